@@ -1,0 +1,184 @@
+//! `raftright check`: exhaust a model and report every property by name.
+
+use super::ModelArgs;
+use raftright::model::properties::{self, ALWAYS};
+use raftright::model::{RaftModel, story, symmetry};
+use raftright::raft::Mutant;
+use stateright::{Checker, Expectation, HasDiscoveries, Model};
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print the mutants, one per line (name, then the property it breaks), and exit.
+    #[arg(long)]
+    pub list_mutants: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// bfs: shortest counterexamples; dfs: least memory, with symmetry reduction.
+    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    pub strategy: Strategy,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Bfs,
+    Dfs,
+}
+
+pub fn run(args: CheckArgs) -> Result<i32, String> {
+    if args.list_mutants {
+        for m in Mutant::ALL {
+            println!("{}\t{}\t{}", m.name(), m.breaks(), m.describe());
+        }
+        return Ok(0);
+    }
+    let loaded = args.model.load()?;
+    let cfg = loaded.cfg.clone();
+    println!("model: {}", loaded.name);
+    println!("config: {cfg}");
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let model = RaftModel::new(cfg.clone());
+    let mut builder = model.checker().threads(threads);
+    if let Some(m) = cfg.mutant {
+        // A mutant run stops once the property it should break is broken.
+        builder = builder.finish_when(HasDiscoveries::AnyOf(BTreeSet::from([m.breaks()])));
+        println!(
+            "mutant: {} ({}), expected to break \"{}\"",
+            m.name(),
+            m.describe(),
+            m.breaks()
+        );
+    }
+    let start = Instant::now();
+    let mut checker: Box<dyn Checker<RaftModel> + Send + Sync> = match args.strategy {
+        Strategy::Bfs => {
+            println!("strategy: bfs, {threads} threads");
+            Box::new(builder.spawn_bfs())
+        }
+        Strategy::Dfs => {
+            println!("strategy: dfs with server symmetry, {threads} threads");
+            Box::new(builder.symmetry_fn(symmetry::representative).spawn_dfs())
+        }
+    };
+    let mut last_report = Instant::now();
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(100));
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            last_report = Instant::now();
+            println!(
+                "  ... states={} unique={} depth={} {:.0}s",
+                checker.state_count(),
+                checker.unique_state_count(),
+                checker.max_depth(),
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    for h in checker.handles() {
+        h.join()
+            .map_err(|_| "a checker thread panicked".to_string())?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let unique = checker.unique_state_count();
+    println!(
+        "done: states={} unique={} depth={} seconds={:.1}",
+        checker.state_count(),
+        unique,
+        checker.max_depth(),
+        secs
+    );
+    let discoveries = checker.discoveries();
+    let exhausted = cfg.mutant.is_none() || discoveries.keys().all(|d| !ALWAYS.contains(d));
+    let ok = report_properties(checker.model(), &discoveries);
+    let mut code = if ok { 0 } else { 1 };
+    if cfg.mutant.is_none() {
+        if let Some(expected) = loaded.expected_unique_states {
+            if expected == unique as u64 {
+                println!("unique states match the expected {expected}");
+            } else {
+                println!(
+                    "unique states {unique} differ from the expected {expected} in {}",
+                    loaded.name
+                );
+                code = 1;
+            }
+        }
+    } else if exhausted {
+        println!("the mutant was NOT caught: the state space was exhausted without a violation");
+    }
+    Ok(code)
+}
+
+/// Prints each property with its outcome and each counterexample as a story. Returns whether
+/// every always-property holds and every sometimes-property was reached.
+fn report_properties(
+    model: &RaftModel,
+    discoveries: &HashMap<
+        &'static str,
+        stateright::Path<raftright::model::State, raftright::model::Action>,
+    >,
+) -> bool {
+    let mut ok = true;
+    println!("properties:");
+    for p in model.properties() {
+        let found = discoveries.contains_key(p.name);
+        let (mark, outcome) = match (&p.expectation, found) {
+            (Expectation::Always, false) => ("ok  ", "holds"),
+            (Expectation::Always, true) => ("FAIL", "violated (counterexample below)"),
+            (Expectation::Sometimes, true) => ("ok  ", "reached"),
+            (Expectation::Sometimes, false) => ("FAIL", "never reached"),
+            (Expectation::Eventually, false) => ("ok  ", "holds"),
+            (Expectation::Eventually, true) => ("FAIL", "violated"),
+        };
+        if mark == "FAIL" {
+            ok = false;
+        }
+        let kind = format!("{:?}", p.expectation).to_lowercase();
+        println!("  {mark} {kind:9} {:32} {outcome}", p.name);
+    }
+    for p in model.properties() {
+        if p.expectation == Expectation::Sometimes {
+            continue;
+        }
+        if let Some(path) = discoveries.get(p.name) {
+            println!();
+            println!(
+                "counterexample for \"{}\" ({} steps):",
+                p.name,
+                path.clone().into_actions().len()
+            );
+            print_story(model, path);
+        }
+    }
+    ok
+}
+
+fn print_story(
+    model: &RaftModel,
+    path: &stateright::Path<raftright::model::State, raftright::model::Action>,
+) {
+    let steps = path.clone().into_vec();
+    for (n, pair) in steps.windows(2).enumerate() {
+        let (before, Some(action)) = (&pair[0].0, &pair[0].1) else {
+            continue;
+        };
+        let after = &pair[1].0;
+        println!(
+            "  {:3}. {}",
+            n + 1,
+            story::step(&model.cfg, before, action, after)
+        );
+    }
+    println!("  final state:");
+    for line in story::state(&model.cfg, path.last_state()).lines() {
+        println!("       {line}");
+    }
+    println!("  action index path: {}", path.encode(model));
+    let _ = properties::ALWAYS;
+}

@@ -1,0 +1,198 @@
+//! A model's configuration: cluster and client sizes, network semantics, faults and bounds.
+//! It is data (see `models/*.toml`), and the only place that knows the bounds.
+
+use super::State;
+use super::actor::{ModelActor, NodeState};
+use super::client::ModelClient;
+use super::history::History;
+use crate::raft::{Mutant, Op, Server};
+use serde::{Deserialize, Serialize};
+use stateright::actor::{ActorModel, Id, LossyNetwork, Network, model_timeout};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkKind {
+    /// Per-link FIFO, no duplicates.
+    Ordered,
+    /// Any order, each message delivered at most once.
+    UnorderedNonduplicating,
+    /// Any order, and a message can be delivered again and again.
+    UnorderedDuplicating,
+}
+
+impl NetworkKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ordered" => Some(Self::Ordered),
+            "unordered_nonduplicating" | "unordered-nonduplicating" => {
+                Some(Self::UnorderedNonduplicating)
+            }
+            "unordered_duplicating" | "unordered-duplicating" => Some(Self::UnorderedDuplicating),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ordered => "ordered",
+            Self::UnorderedNonduplicating => "unordered_nonduplicating",
+            Self::UnorderedDuplicating => "unordered_duplicating",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelCfg {
+    pub servers: usize,
+    pub clients: usize,
+    /// Operations per client: Put and Get alternate, starting with a Put.
+    pub ops_per_client: usize,
+    /// Re-sends per operation before a client gives up on it.
+    pub client_retries: u8,
+    pub network: NetworkKind,
+    /// Whether the network may lose messages.
+    pub lossy: bool,
+    /// How many servers may be down at once (crash, then restart from saved storage).
+    pub max_crashes: usize,
+    /// Bound: no server's term goes past this.
+    pub max_term: u64,
+    /// Bound: no server's log grows past this.
+    pub max_log_len: usize,
+    /// Entries per AppendEntries; 1 lets the checker see partially replicated batches.
+    pub max_append_entries: usize,
+    /// Bound: at most this many distinct messages in flight at once (0: no bound). With a
+    /// duplicating network every message stays deliverable until it is lost, so this bound
+    /// together with loss is what keeps the state space finite and small.
+    pub max_in_flight: usize,
+    #[serde(skip)]
+    pub mutant: Option<Mutant>,
+}
+
+impl Default for ModelCfg {
+    fn default() -> Self {
+        Self {
+            servers: 3,
+            clients: 2,
+            ops_per_client: 1,
+            client_retries: 1,
+            network: NetworkKind::UnorderedDuplicating,
+            lossy: true,
+            max_crashes: 1,
+            max_term: 3,
+            max_log_len: 3,
+            max_append_entries: 1,
+            max_in_flight: 0,
+            mutant: None,
+        }
+    }
+}
+
+impl ModelCfg {
+    pub fn server_ids(&self) -> Vec<Id> {
+        (0..self.servers).map(Id::from).collect()
+    }
+
+    pub fn is_server(&self, id: Id) -> bool {
+        usize::from(id) < self.servers
+    }
+
+    /// The operations of client `c` (0-based): Put and Get of one key, alternating.
+    pub fn workload(&self, c: usize) -> Vec<Op> {
+        let letter = (b'a' + c as u8) as char;
+        (0..self.ops_per_client)
+            .map(|k| {
+                if k % 2 == 0 {
+                    let value = if k == 0 {
+                        letter.to_string()
+                    } else {
+                        format!("{letter}{}", k / 2)
+                    };
+                    Op::Put {
+                        key: "x".into(),
+                        value,
+                    }
+                } else {
+                    Op::Get { key: "x".into() }
+                }
+            })
+            .collect()
+    }
+
+    pub fn actor_model(&self) -> ActorModel<ModelActor, ModelCfg, History> {
+        let server = Server {
+            servers: self.server_ids(),
+            election_timeout: model_timeout(),
+            heartbeat: model_timeout().start,
+            max_append_entries: self.max_append_entries,
+            mutant: self.mutant,
+        };
+        let network = match self.network {
+            NetworkKind::Ordered => Network::new_ordered([]),
+            NetworkKind::UnorderedNonduplicating => Network::new_unordered_nonduplicating([]),
+            NetworkKind::UnorderedDuplicating => Network::new_unordered_duplicating([]),
+        };
+        let mut model = ActorModel::new(self.clone(), History::default())
+            .actors((0..self.servers).map(|_| ModelActor::Server(server.clone())))
+            .actors((0..self.clients).map(|c| {
+                ModelActor::Client(ModelClient {
+                    servers: self.server_ids(),
+                    ops: self.workload(c),
+                    max_retries: self.client_retries,
+                })
+            }))
+            .init_network(network)
+            .lossy_network(if self.lossy {
+                LossyNetwork::Yes
+            } else {
+                LossyNetwork::No
+            })
+            .max_crashes(self.max_crashes)
+            .record_msg_out(History::record_invocation)
+            .record_msg_in(History::record_return);
+        // Bounds are enforced by `RaftModel::within_boundary`; the inner one stays permissive.
+        model.within_boundary = |_, _| true;
+        model
+    }
+
+    /// Bounds of the search: terms, log lengths, and only servers crash.
+    pub fn within_boundary(&self, state: &State) -> bool {
+        (self.max_in_flight == 0 || state.network.len() <= self.max_in_flight)
+            && state
+                .actor_states
+                .iter()
+                .zip(&state.crashed)
+                .all(|(a, &crashed)| match &**a {
+                    NodeState::Server(s) => {
+                        s.current_term <= self.max_term && s.log.len() <= self.max_log_len
+                    }
+                    NodeState::Client(_) => !crashed,
+                })
+    }
+}
+
+impl fmt::Display for ModelCfg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "servers={} clients={} ops/client={} retries={} network={} lossy={} max_crashes={} \
+             max_term={} max_log_len={} max_append_entries={} max_in_flight={}",
+            self.servers,
+            self.clients,
+            self.ops_per_client,
+            self.client_retries,
+            self.network.name(),
+            self.lossy,
+            self.max_crashes,
+            self.max_term,
+            self.max_log_len,
+            self.max_append_entries,
+            self.max_in_flight,
+        )?;
+        if let Some(m) = self.mutant {
+            write!(f, " mutant={m}")?;
+        }
+        Ok(())
+    }
+}

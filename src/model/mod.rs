@@ -1,0 +1,111 @@
+//! The model: Raft servers and clients under stateright's actor model, with faults (loss,
+//! duplication, reordering, crashes and restarts) and the properties of the Raft paper.
+//!
+//! [`RaftModel`] wraps stateright's `ActorModel`. It adds what a plain actor model cannot say:
+//! properties about steps (commitIndex never goes down, a leader only appends) recorded as
+//! sticky flags in the history, and it forgets the network's "last delivered message", which
+//! stateright keeps only to tell apart deliveries that change nothing.
+
+pub mod actor;
+pub mod client;
+pub mod config;
+pub mod history;
+pub mod properties;
+pub mod story;
+pub mod symmetry;
+
+pub use actor::{ModelActor, NodeState};
+pub use config::ModelCfg;
+pub use history::History;
+
+use crate::raft::{Msg, Timer};
+use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, Network};
+use stateright::{Model, Path, Property};
+
+pub type State = ActorModelState<ModelActor, History>;
+pub type Action = ActorModelAction<Msg, Timer, ()>;
+
+pub struct RaftModel {
+    pub cfg: ModelCfg,
+    pub actors: ActorModel<ModelActor, ModelCfg, History>,
+}
+
+impl RaftModel {
+    pub fn new(cfg: ModelCfg) -> Self {
+        let actors = cfg.actor_model();
+        Self { cfg, actors }
+    }
+
+    /// Records the step properties of one transition in the history.
+    fn record_step(&self, before: &State, after: &mut State, action: &Action) {
+        let Some(actor) = acting_server(action) else {
+            return;
+        };
+        let i = usize::from(actor);
+        let (Some(b), Some(a)) = (
+            before.actor_states[i].as_server(),
+            after.actor_states[i].as_server(),
+        ) else {
+            return;
+        };
+        if a.commit_index < b.commit_index && !after.history.commit_regressed {
+            after.history.commit_regressed = true;
+        }
+        if !properties::leader_append_only(b, a) && !after.history.leader_log_rewritten {
+            after.history.leader_log_rewritten = true;
+        }
+    }
+}
+
+/// The server whose handler runs in `action`, if the action runs one within a lifetime
+/// (a restart legitimately resets volatile state).
+fn acting_server(action: &Action) -> Option<stateright::actor::Id> {
+    match action {
+        ActorModelAction::Deliver { dst, .. } => Some(*dst),
+        ActorModelAction::Timeout(id, _) => Some(*id),
+        _ => None,
+    }
+}
+
+impl Model for RaftModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        self.actors.init_states()
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        self.actors.actions(state, actions)
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        let mut next = self.actors.next_state(last, action.clone())?;
+        if let Network::UnorderedDuplicating(_, last_delivered) = &mut next.network {
+            *last_delivered = None;
+        }
+        self.record_step(last, &mut next, &action);
+        if &next == last { None } else { Some(next) }
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        story::action(&self.cfg, action)
+    }
+
+    fn format_step(&self, last: &State, action: Action) -> Option<String> {
+        let next = self.next_state(last, action)?;
+        Some(story::state(&self.cfg, &next))
+    }
+
+    fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
+        self.actors.as_svg(path)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        properties::all()
+    }
+
+    fn within_boundary(&self, state: &State) -> bool {
+        self.cfg.within_boundary(state)
+    }
+}

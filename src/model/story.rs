@@ -1,0 +1,266 @@
+//! Short, readable renderings of actions, messages and states, for counterexamples and the
+//! Explorer: "S0 -> S1 AppendEntries(term 2, prev 1:1, 1 entry, commit 1)", not `Debug` dumps.
+
+use super::config::ModelCfg;
+use super::{Action, NodeState, State};
+use crate::raft::{Command, Entry, Log, Msg, Op, OpResult, Reply, Role, ServerState, Timer};
+use stateright::actor::{ActorModelAction, Id};
+use std::fmt::Write;
+
+/// "S0".."Sn" for servers, "C0".. for clients.
+pub fn node(cfg: &ModelCfg, id: Id) -> String {
+    let i = usize::from(id);
+    if i < cfg.servers {
+        format!("S{i}")
+    } else {
+        format!("C{}", i - cfg.servers)
+    }
+}
+
+pub fn op(op: &Op) -> String {
+    match op {
+        Op::Put { key, value } => format!("Put {key}={value}"),
+        Op::Get { key } => format!("Get {key}"),
+        Op::Delete { key } => format!("Delete {key}"),
+    }
+}
+
+fn result(r: &OpResult) -> String {
+    match r {
+        OpResult::Done => "ok".into(),
+        OpResult::Value(Some(v)) => format!("\"{v}\""),
+        OpResult::Value(None) => "(none)".into(),
+    }
+}
+
+/// An entry as index:term:command.
+pub fn entry(index: u64, e: &Entry) -> String {
+    match &e.command {
+        Command::Noop => format!("{index}:{}:noop", e.term),
+        Command::Client { op: o, .. } => format!("{index}:{}:{}", e.term, op(o).replace(' ', "")),
+    }
+}
+
+pub fn log(l: &Log) -> String {
+    let items: Vec<String> = l
+        .iter()
+        .enumerate()
+        .map(|(i, e)| entry(i as u64 + 1, e))
+        .collect();
+    format!("[{}]", items.join(" "))
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+pub fn msg(cfg: &ModelCfg, m: &Msg) -> String {
+    match m {
+        Msg::RequestVote {
+            term,
+            last_log_index,
+            last_log_term,
+            ..
+        } => {
+            format!("RequestVote(term {term}, last {last_log_index}:{last_log_term})")
+        }
+        Msg::RequestVoteResponse { term, vote_granted } => {
+            format!(
+                "Vote(term {term}, {})",
+                if *vote_granted { "granted" } else { "denied" }
+            )
+        }
+        Msg::AppendEntries {
+            term,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+            ..
+        } => format!(
+            "AppendEntries(term {term}, prev {prev_log_index}:{prev_log_term}, {}, commit {leader_commit})",
+            plural(entries.len(), "entry").replace("entrys", "entries")
+        ),
+        Msg::AppendEntriesResponse {
+            term,
+            success: true,
+            match_index,
+            ..
+        } => {
+            format!("AppendOk(term {term}, match {match_index})")
+        }
+        Msg::AppendEntriesResponse { term, conflict, .. } => match conflict {
+            Some(c) => format!(
+                "AppendReject(term {term}, conflict {}{})",
+                c.index,
+                c.term.map(|t| format!(" in term {t}")).unwrap_or_default()
+            ),
+            None => format!("AppendReject(term {term})"),
+        },
+        Msg::ClientRequest { seq, op: o, .. } => format!("Request(#{seq} {})", op(o)),
+        Msg::ClientResponse {
+            seq,
+            reply: Reply::Ok { result: r },
+        } => format!("Reply(#{seq} {})", result(r)),
+        Msg::ClientResponse {
+            seq,
+            reply: Reply::NotLeader { leader_hint },
+        } => format!(
+            "NotLeader(#{seq}, try {})",
+            leader_hint
+                .map(|l| node(cfg, l))
+                .unwrap_or_else(|| "?".into())
+        ),
+        Msg::StatusRequest => "StatusRequest".into(),
+        Msg::StatusResponse(_) => "StatusResponse".into(),
+    }
+}
+
+/// One action, short enough for a sequence diagram label.
+pub fn action(cfg: &ModelCfg, a: &Action) -> String {
+    match a {
+        ActorModelAction::Deliver { src, dst, msg: m } => {
+            format!("{} -> {} {}", node(cfg, *src), node(cfg, *dst), msg(cfg, m))
+        }
+        ActorModelAction::Drop(env) => {
+            format!(
+                "lost: {} -> {} {}",
+                node(cfg, env.src),
+                node(cfg, env.dst),
+                msg(cfg, &env.msg)
+            )
+        }
+        ActorModelAction::Timeout(id, Timer::Election) => {
+            format!("{} election timeout", node(cfg, *id))
+        }
+        ActorModelAction::Timeout(id, Timer::Heartbeat) => format!("{} heartbeat", node(cfg, *id)),
+        ActorModelAction::Timeout(id, Timer::ClientRetry) => {
+            format!("{} gives up waiting, retries", node(cfg, *id))
+        }
+        ActorModelAction::Crash(id) => format!("{} crashes", node(cfg, *id)),
+        ActorModelAction::Recover(id) => format!("{} restarts from storage", node(cfg, *id)),
+        ActorModelAction::SelectRandom { actor, .. } => {
+            format!("{} random choice", node(cfg, *actor))
+        }
+    }
+}
+
+fn role(cfg: &ModelCfg, s: &ServerState) -> String {
+    match &s.role {
+        Role::Follower { leader: Some(l) } => format!("Follower of {}", node(cfg, *l)),
+        Role::Follower { leader: None } => "Follower".into(),
+        Role::Candidate { votes } => {
+            let v: Vec<String> = votes.iter().map(|&id| node(cfg, id)).collect();
+            format!("Candidate (votes {})", v.join(","))
+        }
+        Role::Leader { .. } => "Leader".into(),
+    }
+}
+
+/// One line per server: role, term, vote, log and commit point.
+pub fn server_line(cfg: &ModelCfg, id: Id, s: &ServerState, crashed: bool) -> String {
+    let voted = s
+        .voted_for
+        .map(|v| node(cfg, v))
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{}{} {} | term {} | voted {} | commit {} | log {}",
+        node(cfg, id),
+        if crashed { " (crashed)" } else { "" },
+        role(cfg, s),
+        s.current_term,
+        voted,
+        s.commit_index,
+        log(&s.log)
+    )
+}
+
+/// The whole state, as the Explorer and counterexamples show it.
+pub fn state(cfg: &ModelCfg, st: &State) -> String {
+    let mut out = String::new();
+    for (i, a) in st.actor_states.iter().enumerate() {
+        let id = Id::from(i);
+        match &**a {
+            NodeState::Server(s) => {
+                let _ = writeln!(out, "{}", server_line(cfg, id, s, st.crashed[i]));
+            }
+            NodeState::Client(c) => {
+                let status = if c.awaiting {
+                    format!(
+                        "waiting for #{} at {} (retries {})",
+                        c.seq,
+                        node(cfg, c.target),
+                        c.retries
+                    )
+                } else {
+                    format!("done after #{}", c.seq)
+                };
+                let _ = writeln!(out, "{} {}", node(cfg, id), status);
+            }
+        }
+    }
+    let mut in_flight: Vec<String> = st
+        .network
+        .iter_deliverable()
+        .map(|e| {
+            format!(
+                "  {} -> {} {}",
+                node(cfg, e.src),
+                node(cfg, e.dst),
+                msg(cfg, e.msg)
+            )
+        })
+        .collect();
+    in_flight.sort();
+    let _ = writeln!(out, "network: {}", plural(in_flight.len(), "message"));
+    for line in in_flight {
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+/// What one step did, in words: the action plus the visible change to the acting server.
+pub fn step(cfg: &ModelCfg, before: &State, a: &Action, after: &State) -> String {
+    let mut line = action(cfg, a);
+    let actor = match a {
+        ActorModelAction::Deliver { dst, .. } => Some(*dst),
+        ActorModelAction::Timeout(id, _) | ActorModelAction::Recover(id) => Some(*id),
+        _ => None,
+    };
+    let Some(id) = actor else { return line };
+    let i = usize::from(id);
+    if let (Some(b), Some(n)) = (
+        before.actor_states[i].as_server(),
+        after.actor_states[i].as_server(),
+    ) {
+        let mut changes = Vec::new();
+        if b.role.name() != n.role.name() {
+            changes.push(format!(
+                "becomes {} in term {}",
+                n.role.name().to_lowercase(),
+                n.current_term
+            ));
+        } else if b.current_term != n.current_term {
+            changes.push(format!("moves to term {}", n.current_term));
+        }
+        if b.voted_for != n.voted_for {
+            if let Some(v) = n.voted_for {
+                changes.push(format!("votes for {}", node(cfg, v)));
+            }
+        }
+        if b.log != n.log {
+            changes.push(format!("log {}", log(&n.log)));
+        }
+        if b.commit_index != n.commit_index {
+            changes.push(format!("commit {}", n.commit_index));
+        }
+        if !changes.is_empty() {
+            let _ = write!(line, ": {}", changes.join(", "));
+        }
+    }
+    line
+}

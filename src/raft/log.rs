@@ -1,0 +1,221 @@
+//! The replicated log (§5.3). It owns 1-based indexing so that no `± 1` appears elsewhere.
+
+use super::types::{Entry, Index, LogId, Term};
+use im::Vector;
+use serde::{Deserialize, Serialize};
+
+/// An append-mostly sequence of entries; index `i` is `entries[i - 1]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Log {
+    entries: Vector<Entry>,
+}
+
+impl Log {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn from_entries(entries: impl IntoIterator<Item = Entry>) -> Self {
+        Self {
+            entries: entries.into_iter().collect(),
+        }
+    }
+
+    pub fn last_index(&self) -> Index {
+        self.entries.len() as Index
+    }
+
+    pub fn last_term(&self) -> Term {
+        self.entries.last().map_or(0, |e| e.term)
+    }
+
+    pub fn last_id(&self) -> LogId {
+        LogId {
+            term: self.last_term(),
+            index: self.last_index(),
+        }
+    }
+
+    /// The term of the entry at `index`; 0 at index 0; `None` past the end.
+    pub fn term_at(&self, index: Index) -> Option<Term> {
+        if index == 0 {
+            Some(0)
+        } else {
+            self.get(index).map(|e| e.term)
+        }
+    }
+
+    pub fn get(&self, index: Index) -> Option<&Entry> {
+        if index == 0 {
+            return None;
+        }
+        self.entries.get((index - 1) as usize)
+    }
+
+    /// Whether this log holds an entry at `index` written in `term` (the AppendEntries
+    /// consistency check, §5.3).
+    pub fn matches(&self, index: Index, term: Term) -> bool {
+        self.term_at(index) == Some(term)
+    }
+
+    /// Up to `max` entries starting at `index` (1-based, inclusive).
+    pub fn entries_from(&self, index: Index, max: usize) -> Vector<Entry> {
+        let start = (index.max(1) - 1) as usize;
+        if start >= self.entries.len() {
+            return Vector::new();
+        }
+        let end = self.entries.len().min(start.saturating_add(max));
+        self.entries.clone().slice(start..end)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Election restriction (§5.4.1): a log ending in `last` is at least as up-to-date as this
+    /// one if its last term is later, or equal with an index at least as long.
+    pub fn is_up_to_date(&self, last: LogId) -> bool {
+        (last.term, last.index) >= (self.last_term(), self.last_index())
+    }
+
+    /// The first index of the run of entries of `term` that contains `index` (the conflict hint).
+    pub fn first_index_of_term_at(&self, index: Index) -> Index {
+        let term = self.term_at(index);
+        let mut first = index;
+        while first > 1 && self.term_at(first - 1) == term {
+            first -= 1;
+        }
+        first
+    }
+
+    /// The last index holding an entry of `term`, if any.
+    pub fn last_index_of_term(&self, term: Term) -> Option<Index> {
+        (1..=self.last_index())
+            .rev()
+            .find(|&i| self.term_at(i) == Some(term))
+    }
+
+    /// Appends one entry at the end and returns its index.
+    pub fn push(&mut self, entry: Entry) -> Index {
+        self.entries.push_back(entry);
+        self.last_index()
+    }
+
+    /// Appends `entries` after `prev_index`, which the caller has checked matches (§5.3, Figure 2
+    /// "AppendEntries RPC" steps 3-4). An existing entry that agrees is kept; the log is truncated
+    /// only at the first real conflict. A stale or duplicated request therefore never removes
+    /// entries that follow the ones it carries. Returns whether the log changed.
+    pub fn append_after(&mut self, prev_index: Index, entries: &Vector<Entry>) -> bool {
+        let mut changed = false;
+        for (offset, entry) in entries.iter().enumerate() {
+            let index = prev_index + 1 + offset as Index;
+            match self.term_at(index) {
+                Some(term) if term == entry.term => continue,
+                Some(_) => {
+                    self.truncate_after(index - 1);
+                    self.entries.push_back(entry.clone());
+                }
+                None => self.entries.push_back(entry.clone()),
+            }
+            changed = true;
+        }
+        changed
+    }
+
+    /// Keeps entries `1..=index` and drops the rest.
+    pub fn truncate_after(&mut self, index: Index) {
+        self.entries.truncate(index as usize);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::types::Command;
+
+    fn log(terms: &[Term]) -> Log {
+        Log::from_entries(terms.iter().map(|&term| Entry {
+            term,
+            command: Command::Noop,
+        }))
+    }
+    fn entries(terms: &[Term]) -> Vector<Entry> {
+        terms
+            .iter()
+            .map(|&term| Entry {
+                term,
+                command: Command::Noop,
+            })
+            .collect()
+    }
+    fn terms(log: &Log) -> Vec<Term> {
+        log.iter().map(|e| e.term).collect()
+    }
+
+    #[test]
+    fn indexing_is_one_based_with_zero_before_the_first_entry() {
+        let l = log(&[1, 1, 2]);
+        assert_eq!(l.term_at(0), Some(0));
+        assert_eq!(l.term_at(3), Some(2));
+        assert_eq!(l.term_at(4), None);
+        assert_eq!(l.last_id(), LogId { term: 2, index: 3 });
+        assert!(l.matches(0, 0));
+        assert!(!l.matches(3, 1));
+    }
+
+    #[test]
+    fn up_to_date_compares_last_term_then_length() {
+        // Reference: §5.4.1.
+        let l = log(&[1, 2]);
+        assert!(l.is_up_to_date(LogId { term: 3, index: 1 }));
+        assert!(l.is_up_to_date(LogId { term: 2, index: 2 }));
+        assert!(!l.is_up_to_date(LogId { term: 2, index: 1 }));
+        assert!(!l.is_up_to_date(LogId { term: 1, index: 9 }));
+    }
+
+    #[test]
+    fn stale_append_never_truncates_matching_entries() {
+        let mut l = log(&[1, 1, 1]);
+        assert!(!l.append_after(0, &entries(&[1])));
+        assert_eq!(terms(&l), vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn conflicting_append_truncates_from_the_first_conflict() {
+        let mut l = log(&[1, 1, 2, 2]);
+        assert!(l.append_after(1, &entries(&[1, 3])));
+        assert_eq!(terms(&l), vec![1, 1, 3]);
+    }
+
+    #[test]
+    fn append_extends_past_the_end() {
+        let mut l = log(&[1]);
+        assert!(l.append_after(1, &entries(&[2, 2])));
+        assert_eq!(terms(&l), vec![1, 2, 2]);
+    }
+
+    #[test]
+    fn conflict_hint_finds_first_index_of_the_term() {
+        let l = log(&[1, 2, 2, 2, 3]);
+        assert_eq!(l.first_index_of_term_at(4), 2);
+        assert_eq!(l.first_index_of_term_at(1), 1);
+        assert_eq!(l.last_index_of_term(2), Some(4));
+        assert_eq!(l.last_index_of_term(5), None);
+    }
+
+    #[test]
+    fn entries_from_is_bounded() {
+        let l = log(&[1, 2, 3, 4]);
+        assert_eq!(entries(&[2, 3]), l.entries_from(2, 2));
+        assert!(l.entries_from(5, 9).is_empty());
+    }
+}

@@ -1,0 +1,97 @@
+//! Every message the protocol sends: the two RPCs of Figure 2 with their replies, the client
+//! interface, and a status probe for operators. One variant per message, exactly its fields.
+
+use super::types::{ClientId, Entry, Index, Op, OpResult, Term};
+use im::Vector;
+use serde::{Deserialize, Serialize};
+use stateright::actor::Id;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Msg {
+    /// Invoked by candidates to gather votes (§5.2).
+    RequestVote {
+        term: Term,
+        candidate_id: Id,
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    RequestVoteResponse {
+        term: Term,
+        vote_granted: bool,
+    },
+    /// Invoked by the leader to replicate entries (§5.3); also the heartbeat (§5.2).
+    AppendEntries {
+        term: Term,
+        leader_id: Id,
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vector<Entry>,
+        leader_commit: Index,
+    },
+    AppendEntriesResponse {
+        term: Term,
+        success: bool,
+        /// On success, the last index the request covered (prev_log_index + entries); 0 on failure.
+        match_index: Index,
+        /// On failure, why: lets the leader skip back a whole term at a time.
+        conflict: Option<Conflict>,
+    },
+    /// A client's operation; `(client_id, seq)` identifies it across retries.
+    ClientRequest {
+        client_id: ClientId,
+        seq: u64,
+        op: Op,
+    },
+    ClientResponse {
+        seq: u64,
+        reply: Reply,
+    },
+    /// Asks a server for its [`Status`].
+    StatusRequest,
+    StatusResponse(Status),
+}
+
+/// A follower's reason for rejecting an AppendEntries (the back-off hint of §5.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The follower's term at prev_log_index, or `None` when its log is shorter than that.
+    pub term: Option<Term>,
+    /// The first index of that term in the follower's log, or its last index + 1.
+    pub index: Index,
+}
+
+/// A server's answer to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Reply {
+    /// The operation committed and was applied.
+    Ok { result: OpResult },
+    /// This server is not the leader; try `leader_hint` if known.
+    NotLeader { leader_hint: Option<Id> },
+}
+
+/// A server's view of itself, for operators and the `status` command.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Status {
+    pub role: String,
+    pub term: Term,
+    pub voted_for: Option<Id>,
+    pub commit_index: Index,
+    pub last_log_index: Index,
+    pub last_log_term: Term,
+    pub leader: Option<Id>,
+}
+
+impl Msg {
+    /// The sender's term for the peer RPCs; `None` for client and status traffic.
+    pub fn term(&self) -> Option<Term> {
+        match self {
+            Msg::RequestVote { term, .. }
+            | Msg::RequestVoteResponse { term, .. }
+            | Msg::AppendEntries { term, .. }
+            | Msg::AppendEntriesResponse { term, .. } => Some(*term),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! What a leader knows of each follower (Figure 2: nextIndex[], matchIndex[]) and the quorum
+//! arithmetic that turns it into a commit index.
+
+use super::types::Index;
+use serde::{Deserialize, Serialize};
+
+/// Replication progress of one follower.
+///
+/// Invariant: `match_index < next_index` and `next_index >= 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Progress {
+    /// The next index to send. Advanced optimistically when entries are sent (pipelining).
+    pub next_index: Index,
+    /// The highest index known to be replicated on the follower.
+    pub match_index: Index,
+}
+
+impl Progress {
+    /// A fresh leader's view (Figure 2: nextIndex = last log index + 1, matchIndex = 0).
+    pub fn new(last_index: Index) -> Self {
+        Self {
+            next_index: last_index + 1,
+            match_index: 0,
+        }
+    }
+
+    /// Entries up to `last_sent` are in flight; the next send starts after them.
+    pub fn on_sent(&mut self, last_sent: Index) {
+        self.next_index = self.next_index.max(last_sent + 1);
+    }
+
+    /// The follower holds the leader's entries up to `match_index`. Stale or duplicated
+    /// acknowledgements never move either index backwards. Returns whether `match_index` grew.
+    pub fn on_ack(&mut self, match_index: Index) -> bool {
+        let grew = match_index > self.match_index;
+        self.match_index = self.match_index.max(match_index);
+        self.next_index = self.next_index.max(self.match_index + 1);
+        grew
+    }
+
+    /// The follower rejected; retry from `hint`, never below what it is known to hold.
+    pub fn on_reject(&mut self, hint: Index) {
+        self.next_index = hint.max(self.match_index + 1).max(1);
+    }
+}
+
+/// The highest index held by a majority, given every server's match index (the leader counts
+/// its own last index). Figure 2, "Rules for Servers, Leaders": the N with a majority of
+/// `matchIndex[i] >= N`.
+pub fn quorum_index(mut match_indexes: Vec<Index>) -> Index {
+    match_indexes.sort_unstable_by(|a, b| b.cmp(a));
+    let majority = match_indexes.len() / 2 + 1;
+    match_indexes[majority - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_index_is_the_majority_floor() {
+        assert_eq!(quorum_index(vec![5]), 5);
+        assert_eq!(quorum_index(vec![5, 3, 1]), 3);
+        assert_eq!(quorum_index(vec![1, 5, 3, 0, 4]), 3);
+        assert_eq!(quorum_index(vec![2, 2, 0, 0]), 0);
+    }
+
+    #[test]
+    fn acks_and_rejects_keep_the_invariant() {
+        let mut p = Progress::new(4);
+        p.on_sent(6);
+        assert_eq!(p.next_index, 7);
+        assert!(p.on_ack(3));
+        assert!(!p.on_ack(2), "a stale ack must not lower match_index");
+        assert_eq!(
+            p,
+            Progress {
+                next_index: 7,
+                match_index: 3
+            }
+        );
+        p.on_reject(1);
+        assert_eq!(p.next_index, 4, "a reject never goes below match_index + 1");
+        assert!(p.match_index < p.next_index);
+    }
+}
