@@ -4,3 +4,4 @@
 pub mod kv;
 pub mod model;
 pub mod raft;
+pub mod runtime;

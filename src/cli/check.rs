@@ -5,7 +5,7 @@ use raftright::model::properties::{self, ALWAYS};
 use raftright::model::{RaftModel, story, symmetry};
 use raftright::raft::Mutant;
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -18,16 +18,39 @@ pub struct CheckArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// bfs: shortest counterexamples; dfs: least memory, with symmetry reduction.
+    /// bfs: shortest counterexamples; dfs: least memory, with symmetry reduction;
+    /// simulation: random walks, far deeper than exhaustive search reaches (not exhaustive).
     #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
     pub strategy: Strategy,
+    /// Simulation: the seed of the random walks (a run is reproduced from its seed).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Simulation: the length of each random walk.
+    #[arg(long, default_value_t = 60)]
+    pub depth: usize,
+    /// Stop after this many seconds (the result is then not exhaustive).
+    #[arg(long)]
+    pub timeout: Option<u64>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
     Bfs,
     Dfs,
+    Simulation,
 }
+
+/// The models `check` runs when given no model file and no overrides: each is exhausted.
+pub const DEFAULT_SUITE: [(&str, &str); 2] = [
+    (
+        "models/faults.toml",
+        include_str!("../../models/faults.toml"),
+    ),
+    (
+        "models/elections.toml",
+        include_str!("../../models/elections.toml"),
+    ),
+];
 
 pub fn run(args: CheckArgs) -> Result<i32, String> {
     if args.list_mutants {
@@ -36,18 +59,70 @@ pub fn run(args: CheckArgs) -> Result<i32, String> {
         }
         return Ok(0);
     }
-    let loaded = args.model.load()?;
+    if args.model.file.is_some() || args.model.has_overrides() {
+        let loaded = args.model.load()?;
+        return check_one(&args, &args.model, loaded);
+    }
+    let start = Instant::now();
+    let mut failed = Vec::new();
+    for (i, (name, text)) in DEFAULT_SUITE.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let options = ModelArgs {
+            file: Some((*name).into()),
+            mutant: args.model.mutant,
+            ..Default::default()
+        };
+        let loaded = options.load_text(name, text)?;
+        let code = check_one(&args, &options, loaded)?;
+        if code != 0 {
+            failed.push(*name);
+            if args.model.mutant.is_some() {
+                break; // caught: one counterexample is the point
+            }
+        }
+    }
+    println!();
+    if failed.is_empty() {
+        println!(
+            "all {} models passed in {:.1}s",
+            DEFAULT_SUITE.len(),
+            start.elapsed().as_secs_f64()
+        );
+        Ok(0)
+    } else {
+        println!(
+            "FAILED: {} ({:.1}s)",
+            failed.join(", "),
+            start.elapsed().as_secs_f64()
+        );
+        Ok(1)
+    }
+}
+
+fn check_one(
+    args: &CheckArgs,
+    options: &ModelArgs,
+    loaded: super::LoadedModel,
+) -> Result<i32, String> {
     let cfg = loaded.cfg.clone();
     println!("model: {}", loaded.name);
+    if !loaded.description.is_empty() {
+        println!("  {}", loaded.description);
+    }
     println!("config: {cfg}");
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let model = RaftModel::new(cfg.clone());
     let mut builder = model.checker().threads(threads);
+    if let Some(secs) = args.timeout {
+        builder = builder.timeout(Duration::from_secs(secs));
+    }
     if let Some(m) = cfg.mutant {
-        // A mutant run stops once the property it should break is broken.
-        builder = builder.finish_when(HasDiscoveries::AnyOf(BTreeSet::from([m.breaks()])));
+        // A mutant run stops at its first counterexample.
+        builder = builder.finish_when(HasDiscoveries::AnyFailures);
         println!(
             "mutant: {} ({}), expected to break \"{}\"",
             m.name(),
@@ -64,6 +139,14 @@ pub fn run(args: CheckArgs) -> Result<i32, String> {
         Strategy::Dfs => {
             println!("strategy: dfs with server symmetry, {threads} threads");
             Box::new(builder.symmetry_fn(symmetry::representative).spawn_dfs())
+        }
+        Strategy::Simulation => {
+            println!(
+                "strategy: simulation (random walks of depth {}), seed {}, {threads} threads",
+                args.depth, args.seed
+            );
+            let builder = builder.target_max_depth(args.depth);
+            Box::new(builder.spawn_simulation(args.seed, stateright::UniformChooser))
         }
     };
     let mut last_report = Instant::now();
@@ -95,7 +178,7 @@ pub fn run(args: CheckArgs) -> Result<i32, String> {
     );
     let discoveries = checker.discoveries();
     let exhausted = cfg.mutant.is_none() || discoveries.keys().all(|d| !ALWAYS.contains(d));
-    let ok = report_properties(checker.model(), &discoveries);
+    let ok = report_properties(checker.model(), &discoveries, options);
     let mut code = if ok { 0 } else { 1 };
     if cfg.mutant.is_none() {
         if let Some(expected) = loaded.expected_unique_states {
@@ -123,6 +206,7 @@ fn report_properties(
         &'static str,
         stateright::Path<raftright::model::State, raftright::model::Action>,
     >,
+    options: &super::ModelArgs,
 ) -> bool {
     let mut ok = true;
     println!("properties:");
@@ -153,7 +237,7 @@ fn report_properties(
                 p.name,
                 path.clone().into_actions().len()
             );
-            print_story(model, path);
+            print_story(model, path, options);
         }
     }
     ok
@@ -162,6 +246,7 @@ fn report_properties(
 fn print_story(
     model: &RaftModel,
     path: &stateright::Path<raftright::model::State, raftright::model::Action>,
+    options: &super::ModelArgs,
 ) {
     let steps = path.clone().into_vec();
     for (n, pair) in steps.windows(2).enumerate() {
@@ -180,5 +265,6 @@ fn print_story(
         println!("       {line}");
     }
     println!("  action index path: {}", path.encode(model));
+    super::explore::print_counterexample_link(model, path, options);
     let _ = properties::ALWAYS;
 }

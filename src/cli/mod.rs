@@ -1,6 +1,12 @@
 //! The command line: one subcommand per job.
 
+pub mod bench;
 pub mod check;
+pub mod client;
+pub mod explore;
+pub mod node;
+pub mod spawn;
+pub mod traces;
 
 use raftright::model::ModelCfg;
 use raftright::model::config::NetworkKind;
@@ -32,6 +38,12 @@ pub struct ModelArgs {
     /// Servers that may be crashed at once.
     #[arg(long)]
     pub crashes: Option<usize>,
+    /// Crashes in one run at most.
+    #[arg(long)]
+    pub crash_events: Option<u8>,
+    /// Whether the leader's periodic heartbeat fires (true/false).
+    #[arg(long)]
+    pub heartbeats: Option<bool>,
     #[arg(long)]
     pub max_term: Option<u64>,
     #[arg(long)]
@@ -42,6 +54,12 @@ pub struct ModelArgs {
     /// Messages in flight at once (0: unbounded).
     #[arg(long)]
     pub max_in_flight: Option<usize>,
+    /// Messages in flight per link at once (0: unbounded).
+    #[arg(long)]
+    pub max_per_link: Option<usize>,
+    /// Every message may be delivered twice (non-duplicating network only).
+    #[arg(long)]
+    pub duplicate_once: Option<bool>,
     /// Run a deliberately broken variant (see --list-mutants).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
@@ -69,34 +87,26 @@ pub struct ModelFile {
     /// Unique states an exhaustive check finds; a change means the state space changed.
     pub expected_unique_states: Option<u64>,
     /// Seconds it took when the count was recorded (informational).
-    #[serde(default)]
-    pub recorded_seconds: Option<f64>,
+    #[serde(default, rename = "recorded_seconds")]
+    pub _recorded_seconds: Option<f64>,
     pub model: ModelCfg,
 }
 
 pub struct LoadedModel {
     pub name: String,
+    pub description: String,
     pub cfg: ModelCfg,
     pub expected_unique_states: Option<u64>,
 }
 
 impl ModelArgs {
-    pub fn load(&self) -> Result<LoadedModel, String> {
-        let (name, mut cfg, mut expected) = match &self.file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let file: ModelFile =
-                    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-                (
-                    path.display().to_string(),
-                    file.model,
-                    file.expected_unique_states,
-                )
-            }
-            None => ("default (built in)".to_string(), ModelCfg::default(), None),
-        };
-        let overrides = [
+    /// Whether any model option is given on the command line (besides a file and a mutant).
+    pub fn has_overrides(&self) -> bool {
+        self.overrides().iter().any(|&o| o)
+    }
+
+    fn overrides(&self) -> Vec<bool> {
+        vec![
             self.servers.is_some(),
             self.clients.is_some(),
             self.ops.is_some(),
@@ -104,14 +114,49 @@ impl ModelArgs {
             self.network.is_some(),
             self.lossy.is_some(),
             self.crashes.is_some(),
+            self.crash_events.is_some(),
+            self.heartbeats.is_some(),
             self.max_term.is_some(),
             self.max_log.is_some(),
             self.max_append.is_some(),
             self.max_in_flight.is_some(),
-        ];
-        if overrides.iter().any(|&o| o) {
-            expected = None; // the file's count is for the file's configuration
+            self.max_per_link.is_some(),
+            self.duplicate_once.is_some(),
+        ]
+    }
+
+    pub fn load(&self) -> Result<LoadedModel, String> {
+        match &self.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                self.load_text(&path.display().to_string(), &text)
+            }
+            None => self.apply(LoadedModel {
+                name: "built-in defaults".to_string(),
+                description: String::new(),
+                cfg: ModelCfg::default(),
+                expected_unique_states: None,
+            }),
         }
+    }
+
+    /// Loads a model file's text (named `name`), then applies the command-line overrides.
+    pub fn load_text(&self, name: &str, text: &str) -> Result<LoadedModel, String> {
+        let file: ModelFile = toml::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+        self.apply(LoadedModel {
+            name: name.to_string(),
+            description: file.description,
+            cfg: file.model,
+            expected_unique_states: file.expected_unique_states,
+        })
+    }
+
+    fn apply(&self, mut loaded: LoadedModel) -> Result<LoadedModel, String> {
+        if self.has_overrides() {
+            loaded.expected_unique_states = None; // the file's count is for the file's configuration
+        }
+        let cfg = &mut loaded.cfg;
         cfg.servers = self.servers.unwrap_or(cfg.servers);
         cfg.clients = self.clients.unwrap_or(cfg.clients);
         cfg.ops_per_client = self.ops.unwrap_or(cfg.ops_per_client);
@@ -119,10 +164,14 @@ impl ModelArgs {
         cfg.network = self.network.unwrap_or(cfg.network);
         cfg.lossy = self.lossy.unwrap_or(cfg.lossy);
         cfg.max_crashes = self.crashes.unwrap_or(cfg.max_crashes);
+        cfg.max_crash_events = self.crash_events.unwrap_or(cfg.max_crash_events);
+        cfg.heartbeats = self.heartbeats.unwrap_or(cfg.heartbeats);
         cfg.max_term = self.max_term.unwrap_or(cfg.max_term);
         cfg.max_log_len = self.max_log.unwrap_or(cfg.max_log_len);
         cfg.max_append_entries = self.max_append.unwrap_or(cfg.max_append_entries);
         cfg.max_in_flight = self.max_in_flight.unwrap_or(cfg.max_in_flight);
+        cfg.max_per_link = self.max_per_link.unwrap_or(cfg.max_per_link);
+        cfg.duplicate_once = self.duplicate_once.unwrap_or(cfg.duplicate_once);
         cfg.mutant = self.mutant;
         if cfg.servers == 0 {
             return Err("--servers must be at least 1".into());
@@ -133,10 +182,6 @@ impl ModelArgs {
         if cfg.servers + cfg.clients > 26 {
             return Err("at most 26 actors".into());
         }
-        Ok(LoadedModel {
-            name,
-            cfg,
-            expected_unique_states: expected,
-        })
+        Ok(loaded)
     }
 }

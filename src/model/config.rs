@@ -56,34 +56,56 @@ pub struct ModelCfg {
     pub lossy: bool,
     /// How many servers may be down at once (crash, then restart from saved storage).
     pub max_crashes: usize,
+    /// Crashes in one run at most (each followed by a restart from saved storage).
+    pub max_crash_events: u8,
+    /// Whether the leader's periodic heartbeat fires. Without it, AppendEntries still go out on
+    /// election, on new entries and on every acknowledgement or rejection that calls for more;
+    /// only the periodic re-send (which matters after a loss, and spreads a new commit index
+    /// sooner) is left out. A large part of the state space, so a knob.
+    pub heartbeats: bool,
     /// Bound: no server's term goes past this.
     pub max_term: u64,
     /// Bound: no server's log grows past this.
     pub max_log_len: usize,
     /// Entries per AppendEntries; 1 lets the checker see partially replicated batches.
     pub max_append_entries: usize,
-    /// Bound: at most this many distinct messages in flight at once (0: no bound). With a
+    /// Bound: at most this many distinct messages in flight between servers (0: no bound). With a
     /// duplicating network every message stays deliverable until it is lost, so this bound
     /// together with loss is what keeps the state space finite and small.
     pub max_in_flight: usize,
+    /// Bound: at most this many messages in flight on one link (sender to receiver; 0: no
+    /// bound).
+    pub max_per_link: usize,
+    /// Non-duplicating network: copies of one identical message it holds at most (retransmissions
+    /// beyond that are lost).
+    pub max_copies: usize,
+    /// Non-duplicating network: every message may be delivered twice (a duplicate).
+    pub duplicate_once: bool,
     #[serde(skip)]
     pub mutant: Option<Mutant>,
 }
 
 impl Default for ModelCfg {
+    /// The default `check`: 3 servers, 2 clients (a Put and a Get), one crash and restart,
+    /// reordering, duplication and loss, terms up to 3. Exhausted in about half a minute.
     fn default() -> Self {
         Self {
             servers: 3,
             clients: 2,
             ops_per_client: 1,
-            client_retries: 1,
-            network: NetworkKind::UnorderedDuplicating,
-            lossy: true,
+            client_retries: 0,
+            network: NetworkKind::UnorderedNonduplicating,
+            lossy: false,
             max_crashes: 1,
+            max_crash_events: 1,
+            heartbeats: false,
             max_term: 3,
             max_log_len: 3,
             max_append_entries: 1,
-            max_in_flight: 0,
+            max_in_flight: 3,
+            max_copies: 1,
+            max_per_link: 0,
+            duplicate_once: true,
             mutant: None,
         }
     }
@@ -98,12 +120,13 @@ impl ModelCfg {
         usize::from(id) < self.servers
     }
 
-    /// The operations of client `c` (0-based): Put and Get of one key, alternating.
+    /// The operations of client `c` (0-based) on one key: even clients start with a Put,
+    /// odd ones with a Get, and each then alternates.
     pub fn workload(&self, c: usize) -> Vec<Op> {
         let letter = (b'a' + c as u8) as char;
         (0..self.ops_per_client)
             .map(|k| {
-                if k % 2 == 0 {
+                if (k + c).is_multiple_of(2) {
                     let value = if k == 0 {
                         letter.to_string()
                     } else {
@@ -158,7 +181,11 @@ impl ModelCfg {
 
     /// Bounds of the search: terms, log lengths, and only servers crash.
     pub fn within_boundary(&self, state: &State) -> bool {
-        (self.max_in_flight == 0 || state.network.len() <= self.max_in_flight)
+        state.history.crashes <= self.max_crash_events
+            && (self.max_in_flight == 0 || self.peer_messages(state) <= self.max_in_flight)
+            && (self.max_per_link == 0
+                || self.network == NetworkKind::Ordered
+                || self.links_within_bound(state))
             && state
                 .actor_states
                 .iter()
@@ -172,11 +199,35 @@ impl ModelCfg {
     }
 }
 
+impl ModelCfg {
+    /// Distinct messages in flight between servers (client traffic is bounded by the clients).
+    fn peer_messages(&self, state: &State) -> usize {
+        state
+            .network
+            .iter_deliverable()
+            .filter(|e| self.is_server(e.src) && self.is_server(e.dst))
+            .count()
+    }
+
+    fn links_within_bound(&self, state: &State) -> bool {
+        let mut per_link = std::collections::BTreeMap::new();
+        for env in state.network.iter_all() {
+            let n = per_link.entry((env.src, env.dst)).or_insert(0usize);
+            *n += 1;
+            if *n > self.max_per_link {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 impl fmt::Display for ModelCfg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "servers={} clients={} ops/client={} retries={} network={} lossy={} max_crashes={} \
+             crash_events={} heartbeats={} \
              max_term={} max_log_len={} max_append_entries={} max_in_flight={}",
             self.servers,
             self.clients,
@@ -185,6 +236,8 @@ impl fmt::Display for ModelCfg {
             self.network.name(),
             self.lossy,
             self.max_crashes,
+            self.max_crash_events,
+            self.heartbeats,
             self.max_term,
             self.max_log_len,
             self.max_append_entries,

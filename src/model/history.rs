@@ -31,6 +31,8 @@ pub struct History {
     pub leader_log_rewritten: bool,
     /// Some Get returned a value that a Put wrote (a witness that reads are exercised).
     pub read_saw_write: bool,
+    /// Crashes so far (the model bounds the total, not only how many are down at once).
+    pub crashes: u8,
 }
 
 impl Default for History {
@@ -41,6 +43,7 @@ impl Default for History {
             commit_regressed: false,
             leader_log_rewritten: false,
             read_saw_write: false,
+            crashes: 0,
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod actor;
 pub mod client;
 pub mod config;
+pub mod diagram;
 pub mod history;
 pub mod properties;
 pub mod story;
@@ -34,6 +35,47 @@ impl RaftModel {
     pub fn new(cfg: ModelCfg) -> Self {
         let actors = cfg.actor_model();
         Self { cfg, actors }
+    }
+
+    /// Keeps the network finite and canonical. A duplicating network forgets which message
+    /// was delivered last (stateright keeps it only to tell no-op deliveries apart). A
+    /// non-duplicating one holds at most `max_copies` copies of identical messages (a further
+    /// copy is lost, which the fault model allows); with `duplicate_once`, a message sent in
+    /// this step gets a second copy that the network may deliver later, out of order, or never.
+    fn normalize_network(&self, last: &State, next: &mut State) {
+        match (&last.network, &mut next.network) {
+            (_, Network::UnorderedDuplicating(_, last_delivered)) => *last_delivered = None,
+            (Network::UnorderedNonDuplicating(before), Network::UnorderedNonDuplicating(after)) => {
+                let cap = if self.cfg.duplicate_once { 2 } else { 1 }.max(self.cfg.max_copies);
+                for (env, count) in after.iter_mut() {
+                    let sent_now = *count > before.get(env).copied().unwrap_or(0);
+                    if sent_now && self.cfg.duplicate_once {
+                        *count += 1;
+                    }
+                    *count = (*count).min(cap);
+                }
+                // Over the in-flight bound, the network first loses the spare copies of
+                // messages it has already delivered once.
+                if self.cfg.duplicate_once && self.cfg.max_in_flight > 0 {
+                    let is_server = |id| self.cfg.is_server(id);
+                    let peer =
+                        |e: &stateright::actor::Envelope<Msg>| is_server(e.src) && is_server(e.dst);
+                    if after.keys().filter(|e| peer(e)).count() > self.cfg.max_in_flight {
+                        after
+                            .retain(|e, count| !(peer(e) && *count == 1 && before.contains_key(e)));
+                    }
+                }
+            }
+            (_, Network::Ordered(links)) if self.cfg.max_per_link > 0 => {
+                // A full link loses its oldest message.
+                for queue in links.values_mut() {
+                    while queue.len() > self.cfg.max_per_link {
+                        queue.pop_front();
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Records the step properties of one transition in the history.
@@ -76,13 +118,17 @@ impl Model for RaftModel {
     }
 
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
-        self.actors.actions(state, actions)
+        self.actors.actions(state, actions);
+        if !self.cfg.heartbeats {
+            actions.retain(|a| !matches!(a, ActorModelAction::Timeout(_, Timer::Heartbeat)));
+        }
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
         let mut next = self.actors.next_state(last, action.clone())?;
-        if let Network::UnorderedDuplicating(_, last_delivered) = &mut next.network {
-            *last_delivered = None;
+        self.normalize_network(last, &mut next);
+        if matches!(action, ActorModelAction::Crash(_)) {
+            next.history.crashes = next.history.crashes.saturating_add(1);
         }
         self.record_step(last, &mut next, &action);
         if &next == last { None } else { Some(next) }
@@ -98,11 +144,11 @@ impl Model for RaftModel {
     }
 
     fn as_svg(&self, path: Path<State, Action>) -> Option<String> {
-        self.actors.as_svg(path)
+        Some(diagram::svg(self, path))
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        properties::all()
+        properties::all(&self.cfg)
     }
 
     fn within_boundary(&self, state: &State) -> bool {

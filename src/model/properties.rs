@@ -4,8 +4,8 @@
 //! Crashed servers keep their last state in the model until they recover. Their facts stay
 //! true (a committed entry stays committed), so the properties include them.
 
-use super::{RaftModel, State};
-use crate::raft::{Index, Log, Role, ServerState};
+use super::{ModelCfg, RaftModel, State};
+use crate::raft::{Index, Log, Op, Role, ServerState};
 use stateright::Property;
 
 pub const ELECTION_SAFETY: &str = "Election Safety";
@@ -30,8 +30,9 @@ pub const ALWAYS: [&str; 7] = [
     LINEARIZABLE,
 ];
 
-pub fn all() -> Vec<Property<RaftModel>> {
-    vec![
+/// The properties of a model; client witnesses only where the workload can reach them.
+pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
+    let mut properties = vec![
         Property::always(ELECTION_SAFETY, |_, s| election_safety(&servers(s))),
         Property::always(LEADER_APPEND_ONLY, |_, s: &State| {
             !s.history.leader_log_rewritten
@@ -53,11 +54,21 @@ pub fn all() -> Vec<Property<RaftModel>> {
         Property::sometimes(ENTRY_COMMITTED, |_, s| {
             servers(s).iter().any(|v| v.commit_index > 0)
         }),
-        Property::sometimes(CLIENT_REPLIED, |_, s: &State| {
+    ];
+    let ops: Vec<Op> = (0..cfg.clients).flat_map(|c| cfg.workload(c)).collect();
+    if !ops.is_empty() {
+        properties.push(Property::sometimes(CLIENT_REPLIED, |_, s: &State| {
             s.history.tester.len() > s.history.in_flight.len()
-        }),
-        Property::sometimes(READ_SEES_WRITE, |_, s: &State| s.history.read_saw_write),
-    ]
+        }));
+    }
+    let puts = ops.iter().any(|op| matches!(op, Op::Put { .. }));
+    let gets = ops.iter().any(|op| matches!(op, Op::Get { .. }));
+    if puts && gets {
+        properties.push(Property::sometimes(READ_SEES_WRITE, |_, s: &State| {
+            s.history.read_saw_write
+        }));
+    }
+    properties
 }
 
 pub fn servers(state: &State) -> Vec<&ServerState> {

@@ -1,10 +1,12 @@
 //! Short, readable renderings of actions, messages and states, for counterexamples and the
 //! Explorer: "S0 -> S1 AppendEntries(term 2, prev 1:1, 1 entry, commit 1)", not `Debug` dumps.
 
+use super::client::ClientState;
 use super::config::ModelCfg;
 use super::{Action, NodeState, State};
 use crate::raft::{Command, Entry, Log, Msg, Op, OpResult, Reply, Role, ServerState, Timer};
-use stateright::actor::{ActorModelAction, Id};
+use stateright::actor::{ActorModelAction, Id, Network};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// "S0".."Sn" for servers, "C0".. for clients.
@@ -149,7 +151,8 @@ pub fn action(cfg: &ModelCfg, a: &Action) -> String {
     }
 }
 
-fn role(cfg: &ModelCfg, s: &ServerState) -> String {
+/// A server's role, with whom it follows or who voted for it.
+pub fn role(cfg: &ModelCfg, s: &ServerState) -> String {
     match &s.role {
         Role::Follower { leader: Some(l) } => format!("Follower of {}", node(cfg, *l)),
         Role::Follower { leader: None } => "Follower".into(),
@@ -179,6 +182,82 @@ pub fn server_line(cfg: &ModelCfg, id: Id, s: &ServerState, crashed: bool) -> St
     )
 }
 
+/// A client: the operation it waits for, and where it sent it.
+pub fn client_line(cfg: &ModelCfg, id: Id, c: &ClientState) -> String {
+    let ops = usize::from(id)
+        .checked_sub(cfg.servers)
+        .map(|n| cfg.workload(n))
+        .unwrap_or_default();
+    let pending = (c.seq as usize)
+        .checked_sub(1)
+        .and_then(|k| ops.get(k))
+        .map(|o| format!(" ({})", op(o)))
+        .unwrap_or_default();
+    let status = if c.awaiting {
+        format!(
+            "waiting for #{}{pending} at {} (retries {})",
+            c.seq,
+            node(cfg, c.target),
+            c.retries
+        )
+    } else if c.seq == 0 {
+        "has no operations".to_string()
+    } else {
+        format!("done after #{}", c.seq)
+    };
+    format!("{} {}", node(cfg, id), status)
+}
+
+/// Every message in the network, sorted, one line each ("S0 -> S1 Vote(term 1, granted)");
+/// a message held more than once (a non-duplicating network) says how many times.
+pub fn in_flight(cfg: &ModelCfg, st: &State) -> Vec<String> {
+    let mut lines: Vec<String> = network_multiset(&st.network)
+        .into_iter()
+        .map(|((src, dst, m), n)| {
+            let times = if n > 1 {
+                format!(" x{n}")
+            } else {
+                String::new()
+            };
+            format!(
+                "{} -> {} {}{times}",
+                node(cfg, src),
+                node(cfg, dst),
+                msg(cfg, m)
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The network's messages as (src, dst, msg) with how many copies are in flight. Unlike
+/// `Network::iter_deliverable`, this includes the messages queued behind the head of an
+/// ordered channel.
+pub fn network_multiset(network: &Network<Msg>) -> BTreeMap<(Id, Id, &Msg), usize> {
+    let mut out = BTreeMap::new();
+    match network {
+        Network::UnorderedDuplicating(set, _) => {
+            for e in set.iter() {
+                out.insert((e.src, e.dst, &e.msg), 1);
+            }
+        }
+        Network::UnorderedNonDuplicating(multiset) => {
+            for (e, n) in multiset.iter() {
+                *out.entry((e.src, e.dst, &e.msg)).or_default() += n;
+            }
+        }
+        Network::Ordered(channels) => {
+            for ((src, dst), queue) in channels {
+                for m in queue {
+                    *out.entry((*src, *dst, m)).or_default() += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The whole state, as the Explorer and counterexamples show it.
 pub fn state(cfg: &ModelCfg, st: &State) -> String {
     let mut out = String::new();
@@ -189,36 +268,14 @@ pub fn state(cfg: &ModelCfg, st: &State) -> String {
                 let _ = writeln!(out, "{}", server_line(cfg, id, s, st.crashed[i]));
             }
             NodeState::Client(c) => {
-                let status = if c.awaiting {
-                    format!(
-                        "waiting for #{} at {} (retries {})",
-                        c.seq,
-                        node(cfg, c.target),
-                        c.retries
-                    )
-                } else {
-                    format!("done after #{}", c.seq)
-                };
-                let _ = writeln!(out, "{} {}", node(cfg, id), status);
+                let _ = writeln!(out, "{}", client_line(cfg, id, c));
             }
         }
     }
-    let mut in_flight: Vec<String> = st
-        .network
-        .iter_deliverable()
-        .map(|e| {
-            format!(
-                "  {} -> {} {}",
-                node(cfg, e.src),
-                node(cfg, e.dst),
-                msg(cfg, e.msg)
-            )
-        })
-        .collect();
-    in_flight.sort();
+    let in_flight = in_flight(cfg, st);
     let _ = writeln!(out, "network: {}", plural(in_flight.len(), "message"));
     for line in in_flight {
-        let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "  {line}");
     }
     out
 }
@@ -247,10 +304,10 @@ pub fn step(cfg: &ModelCfg, before: &State, a: &Action, after: &State) -> String
         } else if b.current_term != n.current_term {
             changes.push(format!("moves to term {}", n.current_term));
         }
-        if b.voted_for != n.voted_for {
-            if let Some(v) = n.voted_for {
-                changes.push(format!("votes for {}", node(cfg, v)));
-            }
+        if b.voted_for != n.voted_for
+            && let Some(v) = n.voted_for
+        {
+            changes.push(format!("votes for {}", node(cfg, v)));
         }
         if b.log != n.log {
             changes.push(format!("log {}", log(&n.log)));
@@ -261,6 +318,14 @@ pub fn step(cfg: &ModelCfg, before: &State, a: &Action, after: &State) -> String
         if !changes.is_empty() {
             let _ = write!(line, ": {}", changes.join(", "));
         }
+    }
+    if let (Some(b), Some(n)) = (
+        before.actor_states[i].as_client(),
+        after.actor_states[i].as_client(),
+    ) && b != n
+    {
+        let now = client_line(cfg, id, n);
+        let _ = write!(line, ": now {}", now.split_once(' ').map_or("", |(_, s)| s));
     }
     line
 }

@@ -218,4 +218,44 @@ mod tests {
         assert_eq!(entries(&[2, 3]), l.entries_from(2, 2));
         assert!(l.entries_from(5, 9).is_empty());
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A leader's log: non-decreasing terms.
+        fn leader_log() -> impl Strategy<Value = Vec<Term>> {
+            proptest::collection::vec(1u64..4, 0..8).prop_map(|mut t| {
+                t.sort_unstable();
+                t
+            })
+        }
+
+        proptest! {
+            /// Any sequence of AppendEntries cut from one leader's log, delivered in any order
+            /// and any number of times, never loses an entry the follower already matched:
+            /// the follower's log stays a prefix of the leader's, and only grows.
+            #[test]
+            fn stale_and_duplicate_appends_never_lose_a_matching_prefix(
+                leader in leader_log(),
+                requests in proptest::collection::vec((0usize..8, 0usize..8), 0..20),
+            ) {
+                let leader = log(&leader);
+                let mut follower = Log::new();
+                for (start, len) in requests {
+                    let prev = start.min(leader.len()) as Index;
+                    let Some(prev_term) = leader.term_at(prev) else { continue };
+                    if !follower.matches(prev, prev_term) {
+                        continue;
+                    }
+                    let before = follower.last_index();
+                    follower.append_after(prev, &leader.entries_from(prev + 1, len));
+                    prop_assert!(follower.last_index() >= before, "an append shortened the log");
+                    for i in 1..=follower.last_index() {
+                        prop_assert_eq!(follower.get(i), leader.get(i));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -261,10 +261,10 @@ impl<'s, 'c> Step<'s, 'c> {
     }
 
     fn maybe_win_election(&mut self) {
-        if let Role::Candidate { votes } = &self.st().role {
-            if votes.len() >= self.server.majority() {
-                self.become_leader();
-            }
+        if let Role::Candidate { votes } = &self.st().role
+            && votes.len() >= self.server.majority()
+        {
+            self.become_leader();
         }
     }
 
@@ -327,13 +327,13 @@ impl<'s, 'c> Step<'s, 'c> {
             entries,
             leader_commit: st.commit_index,
         };
-        if last_sent + 1 > p.next_index {
-            if let Role::Leader { progress } = &mut self.st_mut().role {
-                progress
-                    .get_mut(&peer)
-                    .expect("peer has progress")
-                    .on_sent(last_sent);
-            }
+        if last_sent + 1 > p.next_index
+            && let Role::Leader { progress } = &mut self.st_mut().role
+        {
+            progress
+                .get_mut(&peer)
+                .expect("peer has progress")
+                .on_sent(last_sent);
         }
         self.send(peer, msg);
     }
@@ -374,16 +374,16 @@ impl<'s, 'c> Step<'s, 'c> {
                 continue;
             };
             let applied = self.st_mut().kv.apply(client_id, seq, &op);
-            if self.st().is_leader() {
-                if let Applied::Fresh(result) | Applied::Duplicate(result) = applied {
-                    self.send(
-                        reply_to,
-                        Msg::ClientResponse {
-                            seq,
-                            reply: Reply::Ok { result },
-                        },
-                    );
-                }
+            if self.st().is_leader()
+                && let Applied::Fresh(result) | Applied::Duplicate(result) = applied
+            {
+                self.send(
+                    reply_to,
+                    Msg::ClientResponse {
+                        seq,
+                        reply: Reply::Ok { result },
+                    },
+                );
             }
         }
     }
@@ -616,10 +616,10 @@ impl<'s, 'c> Step<'s, 'c> {
             return;
         }
         let st = self.st();
-        if let Role::Leader { progress } = &st.role {
-            if progress[&follower].next_index <= st.log.last_index() {
-                self.send_append_entries(follower, false);
-            }
+        if let Role::Leader { progress } = &st.role
+            && progress[&follower].next_index <= st.log.last_index()
+        {
+            self.send_append_entries(follower, false);
         }
     }
 
@@ -716,11 +716,9 @@ impl<'s, 'c> Step<'s, 'c> {
                 };
                 self.handle_request_vote(candidate_id, last);
             }
-            Msg::RequestVoteResponse { vote_granted, .. } => {
-                if vote_granted {
-                    self.count_vote(src);
-                }
-            }
+            Msg::RequestVoteResponse {
+                vote_granted: true, ..
+            } => self.count_vote(src),
             Msg::AppendEntries {
                 leader_id,
                 prev_log_index,

@@ -1,0 +1,189 @@
+//! `raftright bench`: committed puts per second and latency on a real loopback cluster.
+//!
+//! Starts `--servers` node processes of this same binary (fsync on, as always) on free ports
+//! of 127.0.0.1, waits for a leader, then for each concurrency C drives C clients, each with
+//! one put in flight (8-byte keys, 16-byte values by default, like etcd's baseline script),
+//! and prints `raftright C=<c> puts/s=<x> p50_ms=<y> p99_ms=<z>` per run.
+
+use raftright::runtime::loadgen::{self, LoadConfig, LoadReport};
+use raftright::runtime::wire;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Concurrencies to run, comma-separated.
+    #[arg(long, default_value = "1,16,64")]
+    pub clients: String,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Unmeasured seconds of load before each run.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_seconds: f64,
+    /// Runs per concurrency; with more than one, the median run (by puts/s) is also printed.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    /// Servers to start.
+    #[arg(long, default_value_t = 3)]
+    pub servers: usize,
+    /// Measure an already running cluster instead of starting one.
+    #[arg(long)]
+    pub peers: Option<String>,
+    /// Data directory of the started cluster (default: a temporary one, removed afterwards).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 8)]
+    pub key_size: usize,
+    #[arg(long, default_value_t = 16)]
+    pub value_size: usize,
+}
+
+/// The started node processes, killed when dropped, and the temporary directory, removed.
+struct Cluster {
+    children: Vec<Child>,
+    temp: Option<PathBuf>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(dir) = &self.temp {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn free_ports(n: usize) -> Result<Vec<SocketAddrV4>, String> {
+    let sockets = (0..n)
+        .map(|_| UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot find free ports: {e}"))?;
+    sockets
+        .iter()
+        .map(|s| match s.local_addr() {
+            Ok(std::net::SocketAddr::V4(a)) => Ok(a),
+            other => Err(format!("unexpected local address {other:?}")),
+        })
+        .collect()
+}
+
+fn start_cluster(args: &BenchArgs) -> Result<(Vec<SocketAddrV4>, Cluster), String> {
+    let (dir, temp) = match &args.data_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let name = format!(
+                "raftright-bench-{}-{}",
+                std::process::id(),
+                rand::random::<u32>()
+            );
+            let t = std::env::temp_dir().join(name);
+            (t.clone(), Some(t))
+        }
+    };
+    let peers = free_ports(args.servers)?;
+    let list = peers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let mut cluster = Cluster {
+        children: Vec::new(),
+        temp,
+    };
+    for i in 0..args.servers {
+        let child = Command::new(&exe)
+            .args([
+                "node",
+                "--id",
+                &i.to_string(),
+                "--peers",
+                &list,
+                "--data-dir",
+            ])
+            .arg(dir.join(format!("node-{i}")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start a node: {e}"))?;
+        cluster.children.push(child);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if loadgen::find_leader(&peers)
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            return Ok((peers, cluster));
+        }
+        if Instant::now() > deadline {
+            return Err("no leader was elected within 15 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn line(c: usize, r: &LoadReport) -> String {
+    format!(
+        "raftright C={c} puts/s={:.0} p50_ms={:.3} p99_ms={:.3} (puts={} resent={})",
+        r.puts_per_sec(),
+        r.percentile(0.50).as_secs_f64() * 1e3,
+        r.percentile(0.99).as_secs_f64() * 1e3,
+        r.puts,
+        r.resent
+    )
+}
+
+pub fn run(args: BenchArgs) -> Result<i32, String> {
+    let concurrencies = args
+        .clients
+        .split(',')
+        .map(|c| {
+            c.trim()
+                .parse::<usize>()
+                .map_err(|e| format!("--clients: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (peers, _cluster) = match &args.peers {
+        Some(p) => (wire::parse_peers(p)?, None),
+        None => {
+            let (peers, cluster) = start_cluster(&args)?;
+            (peers, Some(cluster))
+        }
+    };
+    eprintln!(
+        "# {} servers on {}; fsync on (group commit); {} s per run after {} s warm-up",
+        peers.len(),
+        peers[0],
+        args.seconds,
+        args.warmup_seconds
+    );
+    for &c in &concurrencies {
+        let mut reports = Vec::new();
+        for _ in 0..args.runs.max(1) {
+            let report = loadgen::run(&LoadConfig {
+                peers: peers.clone(),
+                clients: c,
+                warmup: Duration::from_secs_f64(args.warmup_seconds),
+                duration: Duration::from_secs_f64(args.seconds),
+                key_size: args.key_size,
+                value_size: args.value_size,
+                request_timeout: Duration::from_millis(500),
+            })
+            .map_err(|e| format!("load generator: {e}"))?;
+            println!("{}", line(c, &report));
+            reports.push(report);
+        }
+        if reports.len() > 1 {
+            reports.sort_by(|a, b| a.puts_per_sec().total_cmp(&b.puts_per_sec()));
+            println!("median {}", line(c, &reports[reports.len() / 2]));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,99 @@
+//! `raftright client`: put, get, delete and status against a running cluster.
+
+use raftright::raft::Status;
+use raftright::runtime::client::Client;
+use raftright::runtime::wire;
+use serde_json::json;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct ClientArgs {
+    /// Every server's IPv4 host:port, comma-separated.
+    #[arg(long)]
+    pub peers: String,
+    /// Give up (non-zero exit) when the operation has not committed within this time.
+    #[arg(long, default_value_t = 5000, global = true)]
+    pub timeout_ms: u64,
+    #[command(subcommand)]
+    pub op: ClientOp,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ClientOp {
+    /// Write KEY = VALUE; exits 0 once the write is committed.
+    Put {
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Print the value of KEY (a linearizable read); nothing is printed for a missing key.
+    Get { key: String },
+    /// Remove KEY; exits 0 once the removal is committed.
+    Delete { key: String },
+    /// Print one JSON object per server and line: its role, term, indexes and leader.
+    Status,
+}
+
+pub fn run(args: ClientArgs) -> Result<i32, String> {
+    let peers = wire::parse_peers(&args.peers)?;
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let mut client =
+        Client::new(peers.clone(), timeout).map_err(|e| format!("cannot open a socket: {e}"))?;
+    match args.op {
+        ClientOp::Put { key, value } => client.put(&key, &value).map_err(|e| e.to_string())?,
+        ClientOp::Delete { key } => client.delete(&key).map_err(|e| e.to_string())?,
+        ClientOp::Get { key } => match client.get(&key).map_err(|e| e.to_string())? {
+            Some(value) => println!("{value}"),
+            None => eprintln!("(no value for {key})"),
+        },
+        ClientOp::Status => return status(&mut client, &peers, timeout),
+    }
+    Ok(0)
+}
+
+fn status(client: &mut Client, peers: &[SocketAddrV4], timeout: Duration) -> Result<i32, String> {
+    let wait = timeout.min(Duration::from_secs(1));
+    let answers = client
+        .status(wait)
+        .map_err(|e| format!("network error: {e}"))?;
+    for (id, (addr, answer)) in peers.iter().zip(&answers).enumerate() {
+        println!("{}", status_line(id, *addr, answer.as_ref(), wait));
+    }
+    if answers.iter().all(Option::is_none) {
+        return Err(format!("no server answered within {} ms", wait.as_millis()));
+    }
+    Ok(0)
+}
+
+/// One server's line; a server that did not answer has `"answered": false` and nulls.
+fn status_line(id: usize, addr: SocketAddrV4, status: Option<&Status>, wait: Duration) -> String {
+    let line = match status {
+        Some(s) => json!({
+            "id": id,
+            "addr": addr.to_string(),
+            "answered": true,
+            "role": s.role,
+            "term": s.term,
+            "voted_for": s.voted_for.map(|v| SocketAddrV4::from(v).to_string()),
+            "commit_index": s.commit_index,
+            "last_log_index": s.last_log_index,
+            "last_log_term": s.last_log_term,
+            "leader": s.leader.map(|l| SocketAddrV4::from(l).to_string()),
+        }),
+        None => json!({
+            "id": id,
+            "addr": addr.to_string(),
+            "answered": false,
+            "error": format!("no answer within {} ms", wait.as_millis()),
+            "role": null,
+            "term": null,
+            "voted_for": null,
+            "commit_index": null,
+            "last_log_index": null,
+            "last_log_term": null,
+            "leader": null,
+        }),
+    };
+    line.to_string()
+}

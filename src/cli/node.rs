@@ -1,0 +1,45 @@
+//! `raftright node`: run one server of a cluster over UDP.
+
+use raftright::runtime::node::{self, NodeConfig};
+use raftright::runtime::wire;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct NodeArgs {
+    /// This server's position in --peers (0-based).
+    #[arg(long)]
+    pub id: usize,
+    /// Every server's IPv4 host:port, comma-separated, in the same order on every server.
+    #[arg(long)]
+    pub peers: String,
+    /// Where this server keeps its durable state (created if missing).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Election timeouts are drawn at random between this and twice this.
+    #[arg(long, default_value_t = 300)]
+    pub election_timeout_ms: u64,
+    /// How often a leader sends AppendEntries when idle.
+    #[arg(long, default_value_t = 100)]
+    pub heartbeat_ms: u64,
+}
+
+pub fn run(args: NodeArgs) -> Result<i32, String> {
+    let cfg = NodeConfig {
+        peers: wire::parse_peers(&args.peers)?,
+        index: args.id,
+        data_dir: args.data_dir,
+        election_timeout: Duration::from_millis(args.election_timeout_ms),
+        heartbeat: Duration::from_millis(args.heartbeat_ms),
+    };
+    cfg.validate()?;
+    eprintln!(
+        "raftright node {}: {} of {} servers, data in {}",
+        cfg.index,
+        cfg.addr(),
+        cfg.peers.len(),
+        cfg.data_dir.display()
+    );
+    node::run(&[cfg])?;
+    Ok(0)
+}

@@ -1,0 +1,256 @@
+//! The client library: one operation at a time against a cluster over UDP.
+//!
+//! A client picks a random id once and numbers its operations; a retried request carries the
+//! same `(client_id, seq)`, so the cluster applies it once and answers it with the result it
+//! got then. The leader answers only once the entry is committed and applied. A server that
+//! is not the leader answers with its best hint; silence moves the client to the next server.
+//! Every `Get` goes through the log, so reads are linearizable.
+
+use super::wire;
+use crate::raft::{ClientId, Msg, Op, OpResult, Reply, Status};
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// Why an operation did not complete.
+#[derive(Debug)]
+pub enum ClientError {
+    /// No committed answer within the timeout: no quorum, or no leader reachable. The
+    /// operation may still take effect later.
+    Timeout {
+        timeout: Duration,
+        attempts: u32,
+        last: String,
+    },
+    /// The request would exceed the largest datagram a node accepts.
+    TooLarge {
+        size: usize,
+    },
+    Io(io::Error),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Timeout {
+                timeout,
+                attempts,
+                last,
+            } => write!(
+                f,
+                "no quorum: not committed within {} ms ({attempts} attempts; last: {last}); \
+                 the operation may or may not take effect",
+                timeout.as_millis()
+            ),
+            ClientError::TooLarge { size } => write!(
+                f,
+                "request of {size} bytes exceeds the limit of {} bytes",
+                wire::MAX_CLIENT_REQUEST
+            ),
+            ClientError::Io(e) => write!(f, "network error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
+pub struct Client {
+    socket: UdpSocket,
+    peers: Vec<SocketAddrV4>,
+    client_id: ClientId,
+    seq: u64,
+    /// Where the next request goes: the leader as far as this client knows.
+    target: usize,
+    timeout: Duration,
+    attempt: Duration,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// A client of the cluster `peers`; each operation gives up after `timeout`.
+    pub fn new(peers: Vec<SocketAddrV4>, timeout: Duration) -> io::Result<Self> {
+        assert!(!peers.is_empty(), "a client needs at least one server");
+        let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+        Ok(Self {
+            target: rand::random_range(0..peers.len()),
+            socket,
+            peers,
+            client_id: rand::random(),
+            seq: 0,
+            timeout,
+            attempt: (timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(1)),
+            buf: vec![0; 65_536],
+        })
+    }
+
+    /// How long one attempt waits for an answer before the client tries the next server.
+    pub fn with_attempt_timeout(mut self, attempt: Duration) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    pub fn client_id(&self) -> ClientId {
+        self.client_id
+    }
+
+    pub fn put(&mut self, key: &str, value: &str) -> Result<(), ClientError> {
+        self.execute(Op::Put {
+            key: key.into(),
+            value: value.into(),
+        })
+        .map(drop)
+    }
+
+    pub fn delete(&mut self, key: &str) -> Result<(), ClientError> {
+        self.execute(Op::Delete { key: key.into() }).map(drop)
+    }
+
+    /// The value of `key` (linearizable: the read is committed through the log).
+    pub fn get(&mut self, key: &str) -> Result<Option<String>, ClientError> {
+        match self.execute(Op::Get { key: key.into() })? {
+            OpResult::Value(v) => Ok(v),
+            OpResult::Done => Ok(None),
+        }
+    }
+
+    /// Runs one operation to its committed result, retrying with the same sequence number.
+    pub fn execute(&mut self, op: Op) -> Result<OpResult, ClientError> {
+        self.seq += 1;
+        let seq = self.seq;
+        let request = Msg::ClientRequest {
+            client_id: self.client_id,
+            seq,
+            op,
+        };
+        let bytes = serde_json::to_vec(&request).map_err(io::Error::other)?;
+        if bytes.len() > wire::MAX_CLIENT_REQUEST {
+            return Err(ClientError::TooLarge { size: bytes.len() });
+        }
+        let n = self.peers.len();
+        let deadline = Instant::now() + self.timeout;
+        let mut attempts = 0;
+        let mut last = "no server answered".to_string();
+        let mut refusals = 0;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Timeout {
+                    timeout: self.timeout,
+                    attempts,
+                    last,
+                });
+            }
+            attempts += 1;
+            let to = self.peers[self.target];
+            let sent = self.socket.send_to(&bytes, to);
+            match self.wait_reply(seq, (now + self.attempt).min(deadline))? {
+                Some(Reply::Ok { result }) => return Ok(result),
+                Some(Reply::NotLeader { leader_hint }) => {
+                    let hint = leader_hint.map(SocketAddrV4::from);
+                    last = match hint {
+                        Some(h) => format!("{to} is not the leader (it names {h})"),
+                        None => format!("{to} is not the leader and knows none"),
+                    };
+                    let hinted = hint.and_then(|h| self.peers.iter().position(|&p| p == h));
+                    self.target = match hinted {
+                        Some(i) if i != self.target => i,
+                        _ => (self.target + 1) % n,
+                    };
+                    refusals += 1;
+                    if refusals >= n {
+                        // Everyone refused: an election is probably under way.
+                        refusals = 0;
+                        let pause = Duration::from_millis(50);
+                        std::thread::sleep(pause.min(deadline.saturating_duration_since(now)));
+                    }
+                }
+                None => {
+                    last = match sent {
+                        Ok(_) => format!("{to} did not answer"),
+                        Err(e) => format!("cannot send to {to}: {e}"),
+                    };
+                    self.target = (self.target + 1) % n;
+                    refusals = 0;
+                }
+            }
+        }
+    }
+
+    /// Waits for the answer to `seq` until `until`; other datagrams are ignored.
+    fn wait_reply(&mut self, seq: u64, until: Instant) -> io::Result<Option<Reply>> {
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.socket.set_read_timeout(Some(left))?;
+            let len = match self.socket.recv_from(&mut self.buf) {
+                Ok((len, _)) => len,
+                Err(e) if is_timeout(&e) => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            };
+            if let Ok(Msg::ClientResponse { seq: s, reply }) = wire::decode(&self.buf[..len])
+                && s == seq
+            {
+                return Ok(Some(reply));
+            }
+        }
+    }
+
+    /// Asks every server for its status; `None` for a server that did not answer within
+    /// `wait`. Unanswered requests are re-sent every 200 ms.
+    pub fn status(&mut self, wait: Duration) -> io::Result<Vec<Option<Status>>> {
+        let mut answers: Vec<Option<Status>> = vec![None; self.peers.len()];
+        let request = wire::encode(&Msg::StatusRequest).map_err(io::Error::other)?;
+        let deadline = Instant::now() + wait;
+        let mut next_send = Instant::now();
+        while answers.iter().any(Option::is_none) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if now >= next_send {
+                for (peer, answer) in self.peers.iter().zip(&answers) {
+                    if answer.is_none() {
+                        let _ = self.socket.send_to(&request, peer);
+                    }
+                }
+                next_send = now + Duration::from_millis(200);
+            }
+            let left = next_send.min(deadline).saturating_duration_since(now);
+            if left.is_zero() {
+                continue;
+            }
+            self.socket.set_read_timeout(Some(left))?;
+            let (len, src) = match self.socket.recv_from(&mut self.buf) {
+                Ok(r) => r,
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let SocketAddr::V4(src) = src else { continue };
+            if let Ok(Msg::StatusResponse(status)) = wire::decode(&self.buf[..len])
+                && let Some(i) = self.peers.iter().position(|&p| p == src)
+            {
+                answers[i] = Some(status);
+            }
+        }
+        Ok(answers)
+    }
+}
+
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

@@ -1,0 +1,218 @@
+//! Group commit: many saves, one fsync.
+//!
+//! The actor's thread encodes each `Save` into a record and queues its bytes ([`Committer`]);
+//! it never waits for the disk. A syncer thread takes everything queued, writes it, fsyncs
+//! once, publishes the sequence number of the last record now durable, and sends a one-line
+//! wake-up datagram to the node's own address so that the actor's thread runs and releases the
+//! messages that waited for those records. While one fsync runs, the next batch gathers: the
+//! more load, the more records each fsync covers.
+//!
+//! The node (see `node.rs`) holds back every message until the records produced before it are
+//! durable ("persist before you speak"). A lost wake-up costs nothing but time: every event the
+//! node handles releases whatever has become durable.
+
+use super::storage::Encoder;
+use crate::raft::{Index, Storage, Term};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::net::{SocketAddrV4, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// What a wake-up datagram says (any datagram from the syncer's socket is a wake-up).
+pub const WAKE_UP: &[u8] = br#"{"type":"StatusRequest"}"#;
+
+/// State shared between the actor's thread and the syncer thread.
+pub struct Shared {
+    queue: Mutex<Queue>,
+    queued: Condvar,
+    /// Sequence number of the last record known durable.
+    synced: AtomicU64,
+    /// Held while writing and syncing, and by a stopping process so that it never exits in the
+    /// middle of a write.
+    io: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    /// Sequence number of the last record in `bytes` (or written before).
+    last: u64,
+}
+
+impl Shared {
+    /// Waits for a write in progress to finish and keeps further writes from starting; for a
+    /// clean stop.
+    pub fn quiesce(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.io.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Shared {
+    fn new() -> Self {
+        Self {
+            queue: Mutex::new(Queue::default()),
+            queued: Condvar::new(),
+            synced: AtomicU64::new(0),
+            io: Mutex::new(()),
+        }
+    }
+
+    /// A `Shared` without a syncer thread, for tests that play the syncer themselves.
+    #[cfg(test)]
+    pub(crate) fn unstarted() -> Arc<Self> {
+        Arc::new(Self::new())
+    }
+
+    /// Declares every record up to `seq` durable, as the syncer does after an fsync.
+    #[cfg(test)]
+    pub(crate) fn mark_synced(&self, seq: u64) {
+        self.synced.store(seq, Ordering::Release);
+    }
+}
+
+/// Starts the syncer thread for `file`; wake-ups go from `wake` to `node`.
+pub fn start(
+    file: File,
+    path: PathBuf,
+    wake: UdpSocket,
+    node: SocketAddrV4,
+) -> std::io::Result<Arc<Shared>> {
+    let shared = Arc::new(Shared::new());
+    let s = shared.clone();
+    std::thread::Builder::new()
+        .name(format!("fsync {node}"))
+        .spawn(move || sync_loop(&s, file, &path, &wake, node))?;
+    Ok(shared)
+}
+
+fn sync_loop(shared: &Shared, mut file: File, path: &Path, wake: &UdpSocket, node: SocketAddrV4) {
+    let mut spare = Vec::new();
+    loop {
+        let (mut batch, last) = {
+            let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            while q.bytes.is_empty() {
+                q = shared.queued.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            (std::mem::replace(&mut q.bytes, spare), q.last)
+        };
+        let written = {
+            let _io = shared.quiesce();
+            file.write_all(&batch).and_then(|()| file.sync_data())
+        };
+        if let Err(e) = written {
+            // Nothing more can be made durable: stop rather than acknowledge what is not.
+            log::error!("cannot write {}: {e}; stopping", path.display());
+            eprintln!("error: cannot write {}: {e}; stopping", path.display());
+            std::process::exit(1);
+        }
+        shared.synced.store(last, Ordering::Release);
+        if let Err(e) = wake.send_to(WAKE_UP, node) {
+            log::debug!("wake-up to {node} failed: {e}");
+        }
+        batch.clear();
+        spare = batch;
+    }
+}
+
+/// A record not yet known durable.
+struct Pending {
+    seq: u64,
+    /// Log entries `1..=keep` were not touched by this record.
+    keep: Index,
+    /// The log's length and the term once this record is applied.
+    len_after: Index,
+    term: Term,
+}
+
+/// The actor thread's side: encodes saves, queues them, and tracks what is durable.
+pub struct Committer {
+    shared: Arc<Shared>,
+    encoder: Encoder,
+    last_seq: u64,
+    pending: VecDeque<Pending>,
+    /// Length of the log and term as of the last record known durable.
+    synced_len: Index,
+    synced_term: Term,
+    synced_seq: u64,
+}
+
+impl Committer {
+    /// `recovered` is the state already durable on disk.
+    pub fn new(shared: Arc<Shared>, recovered: &Storage) -> Self {
+        Self {
+            shared,
+            encoder: Encoder::new(recovered),
+            last_seq: 0,
+            pending: VecDeque::new(),
+            synced_len: recovered.log.last_index(),
+            synced_term: recovered.current_term,
+            synced_seq: 0,
+        }
+    }
+
+    /// Queues the record for `storage`, if anything changed.
+    pub fn save(&mut self, storage: &Storage) {
+        let Some(encoded) = self.encoder.encode(storage) else {
+            return;
+        };
+        self.last_seq += 1;
+        self.pending.push_back(Pending {
+            seq: self.last_seq,
+            keep: encoded.keep,
+            len_after: storage.log.last_index(),
+            term: storage.current_term,
+        });
+        let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.bytes.extend_from_slice(&encoded.bytes);
+        q.last = self.last_seq;
+        drop(q);
+        self.shared.queued.notify_one();
+    }
+
+    /// Sequence number of the last record queued: a message produced now depends on it.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Catches up with the syncer; returns the sequence number now durable.
+    pub fn refresh(&mut self) -> u64 {
+        let synced = self.shared.synced.load(Ordering::Acquire);
+        while let Some(p) = self.pending.front() {
+            if p.seq > synced {
+                break;
+            }
+            self.synced_len = p.len_after;
+            self.synced_term = p.term;
+            self.pending.pop_front();
+        }
+        self.synced_seq = synced;
+        synced
+    }
+
+    /// The term as of the last durable record.
+    pub fn durable_term(&self) -> Term {
+        self.synced_term
+    }
+
+    /// The longest prefix of the current log that is durable: entries `1..=n` are on disk and
+    /// no record still in flight changes them.
+    pub fn durable_prefix(&self) -> Index {
+        self.pending
+            .iter()
+            .map(|p| p.keep)
+            .fold(self.synced_len, Index::min)
+    }
+
+    /// The sequence number durable as of the last [`Committer::refresh`].
+    pub fn synced_seq(&self) -> u64 {
+        self.synced_seq
+    }
+
+    /// Whether every record queued so far is durable.
+    pub fn all_durable(&self) -> bool {
+        self.synced_seq >= self.last_seq
+    }
+}

@@ -1,0 +1,19 @@
+//! The runtime: the only layer that touches the OS. It hosts the protocol's actor, unchanged,
+//! under `stateright::actor::spawn` over real UDP, keeps its persistent state durable on disk,
+//! and provides the client library that finds the leader and retries.
+//!
+//! - [`wire`]: the datagram codec (JSON, one message per datagram) and its size limits.
+//! - [`storage`]: the checksummed write-ahead log and its recovery.
+//! - [`commit`]: group commit, one fsync for many saves, on a thread of its own.
+//! - [`node`]: the wrapper actor that persists `Save`s itself, and the spawn wiring.
+//! - [`outbox`]: messages wait for the records they depend on; batches leave merged.
+//! - [`client`]: leader discovery through hints, retries with the same client id and sequence.
+//! - [`loadgen`]: many concurrent clients over one socket, for the benchmark.
+
+pub mod client;
+pub mod commit;
+pub mod loadgen;
+pub mod node;
+pub mod outbox;
+pub mod storage;
+pub mod wire;

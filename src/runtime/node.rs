@@ -1,0 +1,257 @@
+//! A node: the protocol's [`Server`], unchanged, hosted by `stateright::actor::spawn` over UDP.
+//!
+//! [`Node`] wraps the server as an actor whose own `Storage` is `()`, so spawn never writes its
+//! `<addr>.storage` file (rewritten in place, unsynced) and never starts a server empty because
+//! that file did not parse. Instead:
+//! - `on_start` hands the server the state recovered from `--data-dir` before spawn ran (a store
+//!   that cannot be read stops the node with an error before it ever listens);
+//! - after every handler, each `Save` becomes a record in the write-ahead log (see `storage.rs`,
+//!   made durable by group commit, `commit.rs`), and every other command passes through in
+//!   order, except that a message leaves only once the records produced before it are durable.
+//!
+//! Which messages may leave before which records are durable, and how a batch of messages
+//! leaves, is the outbox's business (`outbox.rs`).
+
+use super::commit::{self, Committer, Shared};
+use super::outbox::{Outbox, Snapshot};
+use super::storage;
+use super::wire;
+use crate::raft::{Msg, Server, ServerState, Storage, Timer};
+use stateright::actor::{Actor, Command, Id, Out};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything needed to run one server.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Every member of the cluster, in the same order on every node.
+    pub peers: Vec<SocketAddrV4>,
+    /// This node's position in `peers`.
+    pub index: usize,
+    pub data_dir: PathBuf,
+    /// Election timeouts are drawn from `[election_timeout, 2 * election_timeout)`.
+    pub election_timeout: Duration,
+    pub heartbeat: Duration,
+}
+
+impl NodeConfig {
+    pub fn addr(&self) -> SocketAddrV4 {
+        self.peers[self.index]
+    }
+
+    fn server(&self) -> Server {
+        Server {
+            servers: self.peers.iter().map(|&a| Id::from(a)).collect(),
+            election_timeout: self.election_timeout..self.election_timeout * 2,
+            heartbeat: self.heartbeat,
+            max_append_entries: wire::MAX_APPEND_ENTRIES,
+            mutant: None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.index >= self.peers.len() {
+            return Err(format!(
+                "--id {} is out of range: --peers lists {} addresses",
+                self.index,
+                self.peers.len()
+            ));
+        }
+        if self.heartbeat.is_zero() || self.heartbeat >= self.election_timeout {
+            return Err("--heartbeat-ms must be above 0 and below --election-timeout-ms".into());
+        }
+        Ok(())
+    }
+}
+
+/// The wrapper actor. Runtime bookkeeping lives in a `RefCell` because spawn runs each actor
+/// on its own thread and hands handlers `&self`; the protocol state stays in `ServerState`.
+pub struct Node {
+    server: Server,
+    addr: SocketAddrV4,
+    rt: RefCell<Runtime>,
+}
+
+struct Runtime {
+    committer: Committer,
+    /// The recovered storage, until `on_start` hands it to the server.
+    recovered: Option<Storage>,
+    /// Messages waiting for their records to be durable.
+    outbox: Outbox,
+    /// The syncer's socket: a datagram from it means "more is durable".
+    wake: Id,
+}
+
+/// Recovers a node's storage, starts its syncer and builds its actor. A port already in use
+/// or a store that cannot be read is an error here, before anything listens.
+pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), String> {
+    cfg.validate()?;
+    let addr = cfg.addr();
+    drop(UdpSocket::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+    let opened = storage::open(&cfg.data_dir, addr)?;
+    if let Some((bytes, at)) = opened.repaired {
+        log::warn!(
+            "{addr}: cut a torn tail of {bytes} bytes at byte {at} of {}",
+            cfg.data_dir.join(storage::WAL_FILE).display()
+        );
+    }
+    let local = if addr.ip().is_unspecified() {
+        Ipv4Addr::LOCALHOST
+    } else {
+        *addr.ip()
+    };
+    let wake = UdpSocket::bind(SocketAddrV4::new(local, 0))
+        .map_err(|e| format!("cannot open the wake-up socket: {e}"))?;
+    let wake_id = match wake.local_addr() {
+        Ok(SocketAddr::V4(a)) => Id::from(a),
+        other => return Err(format!("unexpected wake-up socket address {other:?}")),
+    };
+    let path = cfg.data_dir.join(storage::WAL_FILE);
+    let target = SocketAddrV4::new(local, addr.port());
+    let shared = commit::start(opened.file, path, wake, target)
+        .map_err(|e| format!("cannot start the fsync thread: {e}"))?;
+    log::info!(
+        "{addr}: recovered term {}, {} log entries from {} records",
+        opened.storage.current_term,
+        opened.storage.log.len(),
+        opened.records
+    );
+    let node = Node {
+        server: cfg.server(),
+        addr,
+        rt: RefCell::new(Runtime {
+            committer: Committer::new(shared.clone(), &opened.storage),
+            recovered: Some(opened.storage),
+            outbox: Outbox::default(),
+            wake: wake_id,
+        }),
+    };
+    Ok((node, shared))
+}
+
+/// Runs the given servers in this process until a signal stops it.
+pub fn run(cfgs: &[NodeConfig]) -> Result<(), String> {
+    let mut actors = Vec::new();
+    let mut shared = Vec::new();
+    for cfg in cfgs {
+        let (node, s) = prepare(cfg)?;
+        actors.push((cfg.addr(), node));
+        shared.push(s);
+    }
+    ctrlc::set_handler(move || {
+        // Let a write in progress finish, keep new ones from starting, then go.
+        let _quiet: Vec<_> = shared.iter().map(|s| s.quiesce()).collect();
+        log::info!("stopping on signal");
+        std::process::exit(0);
+    })
+    .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+    stateright::actor::spawn(
+        wire::encode,
+        wire::decode,
+        |()| serde_json::to_vec(&()),
+        |bytes| serde_json::from_slice(bytes),
+        actors,
+    )
+    .map_err(|panic| {
+        let text = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        format!("a node stopped: {text}")
+    })
+}
+
+impl Runtime {
+    /// Sends every held message whose records are now durable.
+    fn release(&mut self, o: &mut Out<Node>) {
+        let synced = self.committer.refresh();
+        for (to, msg) in self.outbox.release(synced) {
+            o.send(to, msg);
+        }
+    }
+
+    /// Carries out the server's commands: saves to the log, messages through the outbox,
+    /// timers at once.
+    fn forward(&mut self, inner: Out<Server>, state: &ServerState, o: &mut Out<Node>) {
+        self.release(o);
+        let server = Snapshot {
+            current_term: state.current_term,
+            commit_index: state.commit_index,
+        };
+        let mut now = Vec::new();
+        for command in inner {
+            match command {
+                Command::Save(storage) => self.committer.save(&storage),
+                Command::Send(to, msg) => {
+                    self.outbox.send(&self.committer, server, to, msg, &mut now)
+                }
+                Command::SetTimer(timer, range) => o.set_timer(timer, range),
+                Command::CancelTimer(timer) => o.cancel_timer(timer),
+                Command::ChooseRandom(key, choices) => o.choose_random(key, choices),
+            }
+        }
+        for (to, msg) in now {
+            o.send(to, msg);
+        }
+    }
+}
+
+impl Node {
+    fn log_transition(&self, before: (&'static str, u64), state: &ServerState) {
+        let after = (state.role.name(), state.current_term);
+        if after != before {
+            log::info!("{}: {} in term {}", self.addr, after.0, after.1);
+        }
+    }
+}
+
+impl Actor for Node {
+    type Msg = Msg;
+    type State = ServerState;
+    type Timer = Timer;
+    type Random = ();
+    type Storage = ();
+
+    fn name(&self) -> String {
+        format!("raftright node {}", self.addr)
+    }
+
+    fn on_start(&self, id: Id, _spawn_storage: &Option<()>, o: &mut Out<Self>) -> ServerState {
+        let mut rt = self.rt.borrow_mut();
+        let recovered = rt.recovered.take();
+        let mut inner = Out::new();
+        let state = self.server.on_start(id, &recovered, &mut inner);
+        rt.forward(inner, &state, o);
+        state
+    }
+
+    fn on_msg(&self, id: Id, state: &mut Cow<ServerState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        let mut rt = self.rt.borrow_mut();
+        if src == rt.wake {
+            return rt.release(o);
+        }
+        if msg.term().is_some() && !self.server.servers.contains(&src) {
+            log::debug!("{}: ignoring a peer message from outsider {src}", self.addr);
+            return rt.release(o);
+        }
+        let before = (state.role.name(), state.current_term);
+        let mut inner = Out::new();
+        self.server.on_msg(id, state, src, msg, &mut inner);
+        rt.forward(inner, state, o);
+        self.log_transition(before, state);
+    }
+
+    fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
+        let mut rt = self.rt.borrow_mut();
+        let before = (state.role.name(), state.current_term);
+        let mut inner = Out::new();
+        self.server.on_timeout(id, state, timer, &mut inner);
+        rt.forward(inner, state, o);
+        self.log_transition(before, state);
+    }
+}
