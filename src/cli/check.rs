@@ -2,8 +2,9 @@
 
 use super::ModelArgs;
 use raftright::model::properties::{self, ALWAYS};
-use raftright::model::{RaftModel, story, symmetry};
+use raftright::model::{Action, RaftModel, State, story, symmetry, walk};
 use raftright::raft::Mutant;
+use stateright::Path;
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -106,6 +107,9 @@ fn check_one(
     options: &ModelArgs,
     loaded: super::LoadedModel,
 ) -> Result<i32, String> {
+    if args.strategy == Strategy::Simulation {
+        return simulate(args, options, loaded);
+    }
     let cfg = loaded.cfg.clone();
     println!("model: {}", loaded.name);
     if !loaded.description.is_empty() {
@@ -140,14 +144,7 @@ fn check_one(
             println!("strategy: dfs with server symmetry, {threads} threads");
             Box::new(builder.symmetry_fn(symmetry::representative).spawn_dfs())
         }
-        Strategy::Simulation => {
-            println!(
-                "strategy: simulation (random walks of depth {}), seed {}, {threads} threads",
-                args.depth, args.seed
-            );
-            let builder = builder.target_max_depth(args.depth);
-            Box::new(builder.spawn_simulation(args.seed, stateright::UniformChooser))
-        }
+        Strategy::Simulation => unreachable!("handled by simulate"),
     };
     let mut last_report = Instant::now();
     while !checker.is_done() {
@@ -196,6 +193,71 @@ fn check_one(
         println!("the mutant was NOT caught: the state space was exhausted without a violation");
     }
     Ok(code)
+}
+
+/// Seeded random walks (`--strategy simulation`): walk k uses seed + k, until a property
+/// fails or the time (`--timeout`, default 60 s) is up. Not exhaustive, but reaches far
+/// deeper than exhaustive search; a counterexample is reproduced from its seed.
+fn simulate(
+    args: &CheckArgs,
+    options: &ModelArgs,
+    loaded: super::LoadedModel,
+) -> Result<i32, String> {
+    let cfg = loaded.cfg.clone();
+    println!("model: {}", loaded.name);
+    println!("config: {cfg}");
+    let seconds = args.timeout.unwrap_or(60);
+    println!(
+        "strategy: simulation, walks of up to {} steps from seed {}, for {seconds}s",
+        args.depth, args.seed
+    );
+    let model = RaftModel::new(cfg);
+    let properties = model.properties();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let mut reached: HashMap<&'static str, Path<State, Action>> = HashMap::new();
+    let (mut walks, mut steps) = (0u64, 0usize);
+    let mut failure: Option<(&'static str, u64, walk::Walk)> = None;
+    'walks: while Instant::now() < deadline {
+        let seed = args.seed.wrapping_add(walks);
+        let walk = walk::random_walk(&model, seed, args.depth);
+        walks += 1;
+        steps += walk.len() - 1;
+        for (i, (_, state)) in walk.iter().enumerate() {
+            for p in &properties {
+                let holds = (p.condition)(&model, state);
+                match p.expectation {
+                    Expectation::Always if !holds => {
+                        failure = Some((p.name, seed, walk[..=i].to_vec()));
+                        break 'walks;
+                    }
+                    Expectation::Sometimes if holds && !reached.contains_key(p.name) => {
+                        reached.insert(p.name, to_path(&model, &walk[..=i]));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    println!(
+        "done: walks={walks} steps={steps} seconds={:.1}",
+        start.elapsed().as_secs_f64()
+    );
+    let mut discoveries = reached;
+    if let Some((name, seed, walk)) = &failure {
+        discoveries.insert(name, to_path(&model, walk));
+        println!(
+            "reproduce: the walk with seed {seed} (--strategy simulation --seed {seed} --depth {})",
+            args.depth
+        );
+    }
+    let ok = report_properties(&model, &discoveries, options);
+    Ok(if ok { 0 } else { 1 })
+}
+
+fn to_path(model: &RaftModel, walk: &[walk::Step]) -> Path<State, Action> {
+    let actions: Vec<Action> = walk.iter().filter_map(|(a, _)| a.clone()).collect();
+    Path::from_actions(model, walk[0].1.clone(), &actions).expect("a walk replays")
 }
 
 /// Prints each property with its outcome and each counterexample as a story. Returns whether

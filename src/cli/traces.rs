@@ -11,14 +11,10 @@
 //! change only those are stutters there.
 
 use super::ModelArgs;
-use raftright::model::ModelCfg;
 use raftright::model::config::NetworkKind;
-use raftright::model::{Action, RaftModel, State, story};
-use raftright::raft::{Command, Entry, Log, Msg, Role, ServerState, Timer};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use raftright::model::{Action, RaftModel, State, story, walk};
+use raftright::raft::{Command, Entry, Log, Msg, Role, ServerState};
 use serde_json::{Value, json};
-use stateright::Model;
 use stateright::actor::Id;
 use std::path::PathBuf;
 
@@ -55,7 +51,7 @@ pub fn run(args: TracesArgs) -> Result<i32, String> {
     let mut totals = Totals::default();
     for k in 0..args.count {
         let seed = args.seed.wrapping_add(k as u64);
-        let walk = random_walk(&model, seed, args.depth);
+        let walk = walk::random_walk(&model, seed, args.depth);
         totals.add(&model, &walk);
         let states: Vec<Value> = walk
             .iter()
@@ -89,70 +85,6 @@ pub fn run(args: TracesArgs) -> Result<i32, String> {
         totals.with_term3,
     );
     Ok(0)
-}
-
-/// The initial state and every (action, state) after it.
-fn random_walk(model: &RaftModel, seed: u64, depth: usize) -> Vec<(Option<Action>, State)> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let init = model
-        .init_states()
-        .into_iter()
-        .next()
-        .expect("an initial state");
-    let mut walk = vec![(None, init)];
-    let mut actions = Vec::new();
-    for _ in 0..depth {
-        let last = &walk.last().expect("non-empty walk").1;
-        actions.clear();
-        model.actions(last, &mut actions);
-        let mut enabled: Vec<(Action, State)> = actions
-            .drain(..)
-            .filter_map(|a| {
-                let next = model.next_state(last, a.clone())?;
-                model.within_boundary(&next).then_some((a, next))
-            })
-            .collect();
-        if enabled.is_empty() {
-            break;
-        }
-        let total: u32 = enabled.iter().map(|(a, _)| weight(&model.cfg, a)).sum();
-        let mut pick = rng.random_range(0..total);
-        let chosen = enabled
-            .iter()
-            .position(|(a, _)| {
-                let w = weight(&model.cfg, a);
-                if pick < w {
-                    return true;
-                }
-                pick -= w;
-                false
-            })
-            .expect("pick < total");
-        let (action, next) = enabled.swap_remove(chosen);
-        walk.push((Some(action), next));
-    }
-    walk
-}
-
-/// How likely an action is, relative to the others. Delivery is favoured over loss and
-/// timeouts so that walks elect leaders and commit entries instead of only starting
-/// elections; every enabled action keeps a chance.
-/// Client traffic weighs less: it is invisible to the specification but for the entries it
-/// makes a leader append.
-fn weight(cfg: &ModelCfg, action: &Action) -> u32 {
-    use stateright::actor::ActorModelAction::*;
-    let peers = |src: Id, dst: Id| cfg.is_server(src) && cfg.is_server(dst);
-    match action {
-        Deliver { src, dst, .. } if peers(*src, *dst) => 12,
-        Deliver { .. } => 4,
-        Drop(env) if peers(env.src, env.dst) => 2,
-        Drop(_) => 1,
-        Timeout(_, Timer::Heartbeat) => 3,
-        Timeout(..) => 1,
-        Crash(_) => 1,
-        Recover(_) => 3,
-        SelectRandom { .. } => 1,
-    }
 }
 
 #[derive(Default)]
@@ -314,6 +246,8 @@ fn message(src: Id, dst: Id, msg: &Msg) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use raftright::model::ModelCfg;
+    use stateright::Model;
 
     fn model() -> RaftModel {
         let cfg = ModelCfg {
@@ -328,7 +262,7 @@ mod tests {
     fn a_walk_is_determined_by_its_seed() {
         let model = model();
         let json = |seed| {
-            random_walk(&model, seed, 30)
+            walk::random_walk(&model, seed, 30)
                 .iter()
                 .map(|(a, s)| snapshot(&model, a.as_ref(), s))
                 .collect::<Vec<_>>()
@@ -340,7 +274,7 @@ mod tests {
     #[test]
     fn a_walk_starts_in_the_initial_state_and_takes_only_real_steps() {
         let model = model();
-        let walk = random_walk(&model, 1, 30);
+        let walk = walk::random_walk(&model, 1, 30);
         assert!(walk.len() > 1 && walk.len() <= 31);
         assert!(walk[0].0.is_none());
         assert_eq!(walk[0].1, model.init_states()[0]);

@@ -14,6 +14,7 @@ pub mod history;
 pub mod properties;
 pub mod story;
 pub mod symmetry;
+pub mod walk;
 
 pub use actor::{ModelActor, NodeState};
 pub use config::ModelCfg;
