@@ -204,3 +204,26 @@ fn bad_arguments_are_clear_errors() {
     let (code, _) = check(&["models/does-not-exist.toml"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn json_summary_reports_counts_and_every_property() {
+    let (code, out) = check(&["models/tiny.toml", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let last = out.lines().last().expect("output");
+    let summary: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+    assert_eq!(
+        summary["counts"]["unique_states"],
+        summary["counts"]["expected_unique_states"]
+    );
+    let properties = summary["properties"].as_array().expect("properties");
+    assert!(
+        properties
+            .iter()
+            .any(|p| p["name"] == "Election Safety" && p["outcome"] == "holds")
+    );
+    assert!(
+        properties
+            .iter()
+            .all(|p| p["outcome"] == "holds" || p["outcome"] == "reached")
+    );
+}

@@ -32,6 +32,9 @@ pub struct CheckArgs {
     /// Stop after this many seconds (the result is then not exhaustive).
     #[arg(long)]
     pub timeout: Option<u64>,
+    /// Also print a machine-readable summary, one JSON object per model, as the last line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,7 +195,74 @@ fn check_one(
     } else if exhausted {
         println!("the mutant was NOT caught: the state space was exhausted without a violation");
     }
+    if args.json {
+        let counts = serde_json::json!({
+            "states": checker.state_count(),
+            "unique_states": unique,
+            "max_depth": checker.max_depth(),
+            "expected_unique_states": loaded.expected_unique_states,
+        });
+        print_json(
+            checker.model(),
+            &loaded.name,
+            args,
+            counts,
+            secs,
+            &discoveries,
+            code,
+        );
+    }
     Ok(code)
+}
+
+/// The `--json` summary: configuration, counts, seconds, and each property's outcome and path.
+fn print_json(
+    model: &RaftModel,
+    name: &str,
+    args: &CheckArgs,
+    counts: serde_json::Value,
+    seconds: f64,
+    discoveries: &HashMap<&'static str, Path<State, Action>>,
+    exit_code: i32,
+) {
+    let properties: Vec<serde_json::Value> = model
+        .properties()
+        .iter()
+        .map(|p| {
+            let path = discoveries.get(p.name).map(|path| {
+                let actions: Vec<String> = path
+                    .clone()
+                    .into_actions()
+                    .iter()
+                    .map(|a| story::action(&model.cfg, a))
+                    .collect();
+                serde_json::json!({ "actions": actions, "encoded": path.encode(model) })
+            });
+            let outcome = match (&p.expectation, path.is_some()) {
+                (Expectation::Sometimes, true) => "reached",
+                (Expectation::Sometimes, false) => "not reached",
+                (_, true) => "violated",
+                (_, false) => "holds",
+            };
+            serde_json::json!({
+                "name": p.name,
+                "expectation": format!("{:?}", p.expectation).to_lowercase(),
+                "outcome": outcome,
+                "path": path,
+            })
+        })
+        .collect();
+    let summary = serde_json::json!({
+        "model": name,
+        "config": model.cfg,
+        "mutant": model.cfg.mutant.map(|m| m.name()),
+        "strategy": format!("{:?}", args.strategy).to_lowercase(),
+        "counts": counts,
+        "seconds": seconds,
+        "properties": properties,
+        "exit_code": exit_code,
+    });
+    println!("{summary}");
 }
 
 /// Seeded random walks (`--strategy simulation`): walk k uses seed + k, until a property
@@ -252,7 +322,13 @@ fn simulate(
         );
     }
     let ok = report_properties(&model, &discoveries, options);
-    Ok(if ok { 0 } else { 1 })
+    let code = if ok { 0 } else { 1 };
+    if args.json {
+        let counts = serde_json::json!({ "walks": walks, "steps": steps });
+        let secs = start.elapsed().as_secs_f64();
+        print_json(&model, &loaded.name, args, counts, secs, &discoveries, code);
+    }
+    Ok(code)
 }
 
 fn to_path(model: &RaftModel, walk: &[walk::Step]) -> Path<State, Action> {
