@@ -1,7 +1,7 @@
 //! `raftright check`: exhaust a model and report every property by name.
 
 use super::ModelArgs;
-use raftright::model::properties::{self, ALWAYS};
+use raftright::model::properties::ALWAYS;
 use raftright::model::{Action, RaftModel, State, story, symmetry, walk};
 use raftright::raft::Mutant;
 use stateright::Path;
@@ -404,5 +404,4 @@ fn print_story(
     }
     println!("  action index path: {}", path.encode(model));
     super::explore::print_counterexample_link(model, path, options);
-    let _ = properties::ALWAYS;
 }
