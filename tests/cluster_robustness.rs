@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BIN, Cluster, eventually, free_ports, stderr, stdout, wait_with_deadline};
+use common::{BIN, Cluster, eventually, free_ports, peers_arg, stderr, stdout, wait_with_deadline};
 use raftright::raft::Msg;
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
@@ -85,11 +85,7 @@ fn a_port_in_use_is_a_clear_error() {
     let peers = free_ports(3);
     let _taken = UdpSocket::bind(peers[0]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let list = peers
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let list = peers_arg(&peers);
     let child = Command::new(BIN)
         .args(["node", "--id", "0", "--peers", &list, "--data-dir"])
         .arg(dir.path())

@@ -1,6 +1,7 @@
 //! The model checker end to end: the models in models/ keep their state counts, and every
 //! deliberately broken variant (mutant) is caught with a counterexample naming a property.
 
+use raftright::model::properties::ALWAYS;
 use std::process::Command;
 
 fn check(args: &[&str]) -> (i32, String) {
@@ -180,15 +181,7 @@ fn the_mutant_list_names_a_property_for_each() {
         );
     }
     // Every always-property is broken by at least one caught mutant.
-    for property in [
-        "Election Safety",
-        "Leader Append-Only",
-        "Log Matching",
-        "Leader Completeness",
-        "State Machine Safety",
-        "commitIndex monotonic",
-        "Linearizable",
-    ] {
+    for property in ALWAYS {
         let caught = CAUGHT
             .iter()
             .chain(&CAUGHT_BY_SIMULATION)

@@ -90,11 +90,7 @@ impl Cluster {
     }
 
     pub fn peers_arg(&self) -> String {
-        self.peers
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
+        peers_arg(&self.peers)
     }
 
     pub fn data_dir(&self, i: usize) -> PathBuf {
@@ -209,13 +205,18 @@ impl Cluster {
     }
 }
 
-/// `raftright client --peers PEERS <args>`.
-pub fn client(peers: &[SocketAddrV4], args: &[&str]) -> Output {
-    let list = peers
+/// The `--peers` argument: addresses joined by commas.
+pub fn peers_arg(peers: &[SocketAddrV4]) -> String {
+    peers
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
-        .join(",");
+        .join(",")
+}
+
+/// `raftright client --peers PEERS <args>`.
+pub fn client(peers: &[SocketAddrV4], args: &[&str]) -> Output {
+    let list = peers_arg(peers);
     let child = Command::new(BIN)
         .args(["client", "--peers", &list])
         .args(args)
