@@ -2,7 +2,7 @@
 
 use super::ModelArgs;
 use raftright::model::properties::ALWAYS;
-use raftright::model::{Action, RaftModel, State, story, symmetry, walk};
+use raftright::model::{Action, RaftModel, State, shorten, story, symmetry, walk};
 use raftright::raft::Mutant;
 use stateright::Path;
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
@@ -19,9 +19,11 @@ pub struct CheckArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// bfs: shortest counterexamples; dfs: least memory, with symmetry reduction;
-    /// simulation: random walks, far deeper than exhaustive search reaches (not exhaustive).
-    #[arg(long, value_enum, default_value_t = Strategy::Bfs)]
+    /// dfs: depth-first with server symmetry, the fastest and smallest in memory
+    /// (counterexamples are shortened before they are printed); bfs: breadth-first without
+    /// symmetry, shortest counterexamples; simulation: seeded random walks, far deeper than
+    /// exhaustive search reaches (not exhaustive).
+    #[arg(long, value_enum, default_value_t = Strategy::Dfs)]
     pub strategy: Strategy,
     /// Simulation: the seed of the random walks (a run is reproduced from its seed).
     #[arg(long, default_value_t = 0)]
@@ -45,7 +47,7 @@ pub enum Strategy {
 }
 
 /// The models `check` runs when given no model file and no overrides: each is exhausted.
-pub const DEFAULT_SUITE: [(&str, &str); 2] = [
+pub const DEFAULT_SUITE: [(&str, &str); 3] = [
     (
         "models/faults.toml",
         include_str!("../../models/faults.toml"),
@@ -53,6 +55,10 @@ pub const DEFAULT_SUITE: [(&str, &str); 2] = [
     (
         "models/elections.toml",
         include_str!("../../models/elections.toml"),
+    ),
+    (
+        "models/figure8.toml",
+        include_str!("../../models/figure8.toml"),
     ),
 ];
 
@@ -177,11 +183,21 @@ fn check_one(
         secs
     );
     let discoveries = checker.discoveries();
+    let discoveries = if args.strategy == Strategy::Bfs {
+        discoveries // already shortest
+    } else {
+        shortened(checker.model(), discoveries)
+    };
     let exhausted = cfg.mutant.is_none() || discoveries.keys().all(|d| !ALWAYS.contains(d));
     let ok = report_properties(checker.model(), &discoveries, options);
     let mut code = if ok { 0 } else { 1 };
-    if cfg.mutant.is_none() {
-        if let Some(expected) = loaded.expected_unique_states {
+    let expected = match args.strategy {
+        Strategy::Dfs => loaded.expected.dfs,
+        _ => loaded.expected.bfs,
+    };
+    let timed_out = args.timeout.is_some_and(|t| secs >= t as f64);
+    if cfg.mutant.is_none() && !timed_out {
+        if let Some(expected) = expected {
             if expected == unique as u64 {
                 println!("unique states match the expected {expected}");
             } else {
@@ -192,7 +208,14 @@ fn check_one(
                 code = 1;
             }
         }
-    } else if exhausted {
+        if let (Strategy::Dfs, Some(without)) = (args.strategy, loaded.expected.bfs) {
+            println!(
+                "server symmetry: {unique} unique states where breadth-first search without \
+                 symmetry finds {without} ({:.1}x fewer)",
+                without as f64 / unique.max(1) as f64
+            );
+        }
+    } else if cfg.mutant.is_some() && exhausted {
         println!("the mutant was NOT caught: the state space was exhausted without a violation");
     }
     if args.json {
@@ -200,7 +223,7 @@ fn check_one(
             "states": checker.state_count(),
             "unique_states": unique,
             "max_depth": checker.max_depth(),
-            "expected_unique_states": loaded.expected_unique_states,
+            "expected_unique_states": expected,
         });
         print_json(
             checker.model(),
@@ -316,6 +339,7 @@ fn simulate(
     let mut discoveries = reached;
     if let Some((name, seed, walk)) = &failure {
         discoveries.insert(name, to_path(&model, walk));
+        discoveries = shortened(&model, discoveries);
         println!(
             "reproduce: the walk with seed {seed} (--strategy simulation --seed {seed} --depth {})",
             args.depth
@@ -329,6 +353,30 @@ fn simulate(
         print_json(&model, &loaded.name, args, counts, secs, &discoveries, code);
     }
     Ok(code)
+}
+
+/// Shortens the counterexample of every violated always-property (see [`shorten`]).
+fn shortened(
+    model: &RaftModel,
+    mut discoveries: HashMap<&'static str, Path<State, Action>>,
+) -> HashMap<&'static str, Path<State, Action>> {
+    for p in model.properties() {
+        if p.expectation != Expectation::Always {
+            continue;
+        }
+        if let Some(path) = discoveries.get_mut(p.name) {
+            let found = path.clone().into_actions().len();
+            *path = shorten::shorten(model, path, |s| !(p.condition)(model, s));
+            let steps = path.clone().into_actions().len();
+            if steps < found {
+                println!(
+                    "counterexample for \"{}\" shortened from {found} to {steps} steps",
+                    p.name
+                );
+            }
+        }
+    }
+    discoveries
 }
 
 fn to_path(model: &RaftModel, walk: &[walk::Step]) -> Path<State, Action> {

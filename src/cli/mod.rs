@@ -84,19 +84,30 @@ fn parse_mutant(s: &str) -> Result<Mutant, String> {
 pub struct ModelFile {
     #[serde(default)]
     pub description: String,
-    /// Unique states an exhaustive check finds; a change means the state space changed.
-    pub expected_unique_states: Option<u64>,
-    /// Seconds it took when the count was recorded (informational).
-    #[serde(default, rename = "recorded_seconds")]
-    pub _recorded_seconds: Option<f64>,
+    #[serde(default)]
+    pub expected: Expected,
+    /// Seconds each strategy took when the counts were recorded (informational).
+    #[serde(default, rename = "measured")]
+    pub _measured: Option<toml::Table>,
     pub model: ModelCfg,
+}
+
+/// Unique states an exhaustive check finds, per strategy; a change means the state space
+/// changed.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    /// Depth-first with server symmetry (the default strategy).
+    pub dfs: Option<u64>,
+    /// Breadth-first, without symmetry.
+    pub bfs: Option<u64>,
 }
 
 pub struct LoadedModel {
     pub name: String,
     pub description: String,
     pub cfg: ModelCfg,
-    pub expected_unique_states: Option<u64>,
+    pub expected: Expected,
 }
 
 impl ModelArgs {
@@ -136,7 +147,7 @@ impl ModelArgs {
                 name: "built-in defaults".to_string(),
                 description: String::new(),
                 cfg: ModelCfg::default(),
-                expected_unique_states: None,
+                expected: Expected::default(),
             }),
         }
     }
@@ -148,13 +159,13 @@ impl ModelArgs {
             name: name.to_string(),
             description: file.description,
             cfg: file.model,
-            expected_unique_states: file.expected_unique_states,
+            expected: file.expected,
         })
     }
 
     fn apply(&self, mut loaded: LoadedModel) -> Result<LoadedModel, String> {
         if self.has_overrides() {
-            loaded.expected_unique_states = None; // the file's count is for the file's configuration
+            loaded.expected = Expected::default(); // the file's counts are for its configuration
         }
         let cfg = &mut loaded.cfg;
         cfg.servers = self.servers.unwrap_or(cfg.servers);

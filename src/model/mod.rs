@@ -12,6 +12,7 @@ pub mod config;
 pub mod diagram;
 pub mod history;
 pub mod properties;
+pub mod shorten;
 pub mod story;
 pub mod symmetry;
 pub mod walk;

@@ -4,36 +4,151 @@
 
 use super::client::ClientState;
 use super::{NodeState, State};
-use crate::raft::{Command, Entry, Log, Msg, Reply, Role, ServerState, Storage};
+use crate::raft::{Command, Entry, Log, Msg, Reply, Role, ServerState, Storage, Timer};
 use stateright::actor::{ActorModelState, Id};
+use stateright::util::DenseNatMap;
 use stateright::{Rewrite, RewritePlan};
+use std::hash::{Hash, Hasher};
 
-/// The representative of `state`'s class: servers sorted by their state, every server `Id`
-/// renamed to match.
+/// The canonical representative of `state`'s class: the same state for every renaming of the
+/// servers, so an exhaustive count does not depend on the order states are visited in.
+///
+/// Servers are sorted by a signature that names no server; servers with equal signatures
+/// are tried in every order, and the candidate with the smallest hash is the representative.
+/// Equal signatures are rare past the first steps, so usually one candidate is built.
 pub fn representative(state: &State) -> State {
-    #[derive(PartialEq, Eq, PartialOrd, Ord)]
-    enum Key<'a> {
-        Server(&'a ServerState),
-        Client(usize),
-    }
-    let keys: Vec<Key> = state
+    let servers = state
         .actor_states
         .iter()
-        .enumerate()
-        .map(|(i, a)| match &**a {
-            NodeState::Server(s) => Key::Server(s),
-            NodeState::Client(_) => Key::Client(i),
-        })
-        .collect();
-    let plan = RewritePlan::<Id, _>::from_values_to_sort(&keys);
+        .take_while(|a| a.as_server().is_some())
+        .count();
+    let signatures: Vec<Signature> = (0..servers).map(|i| signature(state, i)).collect();
+    let mut sorted: Vec<usize> = (0..servers).collect();
+    sorted.sort_by(|&a, &b| signatures[a].cmp(&signatures[b]));
+    let mut best: Option<(u64, State)> = None;
+    for_each_tie_order(&mut sorted, 0, &signatures, &mut |order| {
+        // position[old index] = new index; clients keep their places.
+        let mut position: Vec<usize> = (0..state.actor_states.len()).collect();
+        for (new, &old) in order.iter().enumerate() {
+            position[old] = new;
+        }
+        let candidate = rename(state, &RewritePlan::<Id, _>::from_values_to_sort(&position));
+        let hash = stable_hash(&candidate);
+        if best.as_ref().is_none_or(|(h, _)| hash < *h) {
+            best = Some((hash, candidate));
+        }
+    });
+    best.expect("at least one order").1
+}
+
+/// Calls `f` with every order of `sorted` that permutes only runs of equal signatures.
+fn for_each_tie_order(
+    sorted: &mut Vec<usize>,
+    from: usize,
+    signatures: &[Signature],
+    f: &mut impl FnMut(&[usize]),
+) {
+    if from == sorted.len() {
+        f(sorted);
+        return;
+    }
+    let run_end = (from..sorted.len())
+        .find(|&j| signatures[sorted[j]] != signatures[sorted[from]])
+        .unwrap_or(sorted.len());
+    permute_run(sorted, from, run_end, signatures, f);
+}
+
+/// Every order of `sorted[k..end]` by swapping, each continued with the next run.
+fn permute_run(
+    sorted: &mut Vec<usize>,
+    k: usize,
+    end: usize,
+    signatures: &[Signature],
+    f: &mut impl FnMut(&[usize]),
+) {
+    if k + 1 >= end {
+        for_each_tie_order(sorted, end, signatures, f);
+        return;
+    }
+    for j in k..end {
+        sorted.swap(k, j);
+        permute_run(sorted, k + 1, end, signatures, f);
+        sorted.swap(k, j);
+    }
+}
+
+fn rename(state: &State, plan: &RewritePlan<Id, DenseNatMap<Id, Id>>) -> State {
     ActorModelState {
         actor_states: plan.reindex(&state.actor_states),
-        network: state.network.rewrite(&plan),
+        network: state.network.rewrite(plan),
         timers_set: plan.reindex(&state.timers_set),
         random_choices: plan.reindex(&state.random_choices),
         crashed: plan.reindex(&state.crashed),
         actor_storages: plan.reindex(&state.actor_storages),
         history: state.history.clone(),
+    }
+}
+
+fn stable_hash(state: &State) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    state.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What a renaming of servers leaves unchanged about server `i`: everything but the names
+/// it holds (whom it voted for, its leader, its voters and followers).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Signature<'a> {
+    term: u64,
+    role: (u8, usize, Vec<(u64, u64)>),
+    voted: u8,
+    commit_index: u64,
+    log: &'a Log,
+    crashed: bool,
+    timers: u8,
+    stored: Option<(u64, u8, &'a Log)>,
+}
+
+fn signature(state: &State, i: usize) -> Signature<'_> {
+    let server = state.actor_states[i]
+        .as_server()
+        .expect("servers come first");
+    let me = Id::from(i);
+    let voted = |v: Option<Id>| match v {
+        None => 0,
+        Some(id) if id == me => 1,
+        Some(_) => 2,
+    };
+    let role = match &server.role {
+        Role::Follower { leader } => (0, usize::from(leader.is_some()), Vec::new()),
+        Role::Candidate { votes } => (1, votes.len(), Vec::new()),
+        Role::Leader { progress } => {
+            let mut p: Vec<(u64, u64)> = progress
+                .values()
+                .map(|p| (p.next_index, p.match_index))
+                .collect();
+            p.sort_unstable();
+            (2, p.len(), p)
+        }
+    };
+    let timers = state.timers_set[i].iter().fold(0u8, |bits, t| {
+        bits | match t {
+            Timer::Election => 1,
+            Timer::Heartbeat => 2,
+            Timer::ClientRetry => 4,
+        }
+    });
+    Signature {
+        term: server.current_term,
+        role,
+        voted: voted(server.voted_for),
+        commit_index: server.commit_index,
+        log: &server.log,
+        crashed: state.crashed[i],
+        timers,
+        stored: state.actor_storages[i]
+            .as_ref()
+            .map(|s| (s.current_term, voted(s.voted_for), &s.log)),
     }
 }
 
@@ -165,6 +280,52 @@ impl Rewrite<Id> for Msg {
                 },
             },
             other => other.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModelCfg, RaftModel, walk};
+
+    /// Renames servers by `order` (new name of server i is `order[i]`).
+    fn renamed(state: &State, order: &[usize]) -> State {
+        let mut position: Vec<usize> = (0..state.actor_states.len()).collect();
+        position[..order.len()].copy_from_slice(order);
+        rename(state, &RewritePlan::<Id, _>::from_values_to_sort(&position))
+    }
+
+    #[test]
+    fn every_renaming_of_a_state_has_one_representative() {
+        let model = RaftModel::new(ModelCfg::default());
+        let orders = [[0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        for seed in 0..40 {
+            for (_, state) in walk::random_walk(&model, seed, 40) {
+                let canonical = representative(&state);
+                for order in &orders {
+                    assert_eq!(representative(&renamed(&state, order)), canonical);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_representative_is_a_renaming_of_the_state() {
+        let model = RaftModel::new(ModelCfg::default());
+        let orders = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
+        for seed in 0..10 {
+            for (_, state) in walk::random_walk(&model, seed, 40) {
+                let r = representative(&state);
+                assert!(orders.iter().any(|o| renamed(&state, o) == r));
+            }
         }
     }
 }
