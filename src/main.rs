@@ -24,6 +24,8 @@ enum Cmd {
     Client(cli::client::ClientArgs),
     /// Measure committed puts/s and latency on a real loopback cluster.
     Bench(cli::bench::BenchArgs),
+    /// Measure the model checker: unique states/s and bytes/state per model (medians).
+    BenchCheck(cli::bench_check::BenchCheckArgs),
     /// Write seeded random walks of the model as JSON traces (for specs/check).
     Traces(cli::traces::TracesArgs),
 }
@@ -38,6 +40,7 @@ fn main() {
         Cmd::Spawn(args) => cli::spawn::run(args),
         Cmd::Client(args) => cli::client::run(args),
         Cmd::Bench(args) => cli::bench::run(args),
+        Cmd::BenchCheck(args) => cli::bench_check::run(args),
         Cmd::Traces(args) => cli::traces::run(args),
     };
     match result {

@@ -1,6 +1,6 @@
 //! `raftright check`: exhaust a model and report every property by name.
 
-use super::ModelArgs;
+use super::{ModelArgs, memory};
 use raftright::model::properties::ALWAYS;
 use raftright::model::{Action, RaftModel, State, shorten, story, symmetry, walk};
 use raftright::raft::Mutant;
@@ -143,6 +143,8 @@ fn check_one(
             m.breaks()
         );
     }
+    memory::reset_peak();
+    let rss_before = memory::rss_bytes();
     let start = Instant::now();
     let mut checker: Box<dyn Checker<RaftModel> + Send + Sync> = match args.strategy {
         Strategy::Bfs => {
@@ -155,20 +157,16 @@ fn check_one(
         }
         Strategy::Simulation => unreachable!("handled by simulate"),
     };
-    let mut last_report = Instant::now();
+    let mut progress = super::progress::Progress::start();
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(100));
-        if last_report.elapsed() >= Duration::from_secs(5) {
-            last_report = Instant::now();
-            println!(
-                "  ... states={} unique={} depth={} {:.0}s",
-                checker.state_count(),
-                checker.unique_state_count(),
-                checker.max_depth(),
-                start.elapsed().as_secs_f64()
-            );
-        }
+        progress.update(
+            checker.state_count(),
+            checker.unique_state_count(),
+            checker.max_depth(),
+        );
     }
+    progress.finish();
     for h in checker.handles() {
         h.join()
             .map_err(|_| "a checker thread panicked".to_string())?;
@@ -176,12 +174,23 @@ fn check_one(
     let secs = start.elapsed().as_secs_f64();
     let unique = checker.unique_state_count();
     println!(
-        "done: states={} unique={} depth={} seconds={:.1}",
+        "done: states={} unique={} depth={} seconds={:.1} ({:.0} unique states/s)",
         checker.state_count(),
         unique,
         checker.max_depth(),
-        secs
+        secs,
+        unique as f64 / secs.max(1e-3)
     );
+    let peak = memory::peak_rss_bytes();
+    let bytes_per_state = peak
+        .zip(rss_before)
+        .map(|(peak, before)| peak.saturating_sub(before) as f64 / unique.max(1) as f64);
+    if let (Some(peak), Some(per_state)) = (peak, bytes_per_state) {
+        println!(
+            "memory: peak RSS {:.0} MB, {per_state:.0} bytes per unique state (growth during this check)",
+            peak as f64 / 1e6
+        );
+    }
     let discoveries = checker.discoveries();
     let discoveries = if args.strategy == Strategy::Bfs {
         discoveries // already shortest
@@ -224,6 +233,8 @@ fn check_one(
             "unique_states": unique,
             "max_depth": checker.max_depth(),
             "expected_unique_states": expected,
+            "peak_rss_bytes": peak,
+            "bytes_per_state": bytes_per_state,
         });
         print_json(
             checker.model(),

@@ -1,10 +1,13 @@
 //! The command line: one subcommand per job.
 
 pub mod bench;
+pub mod bench_check;
 pub mod check;
 pub mod client;
 pub mod explore;
+pub mod memory;
 pub mod node;
+pub mod progress;
 pub mod spawn;
 pub mod traces;
 

@@ -6,6 +6,7 @@ use crate::raft::{Msg, Op, OpResult, Reply};
 use stateright::actor::{Envelope, Id};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The sequential specification clients are checked against: one key-value map.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -19,12 +20,14 @@ impl SequentialSpec for KvSpec {
     }
 }
 
+/// The tester and `in_flight` are shared (`Arc`): they change only when a client invokes or
+/// returns, and every state clones the history. `Arc` hashes and compares as its contents.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct History {
-    pub tester: LinearizabilityTester<Id, KvSpec>,
+    pub tester: Arc<LinearizabilityTester<Id, KvSpec>>,
     /// The sequence number each client has invoked and not yet seen answered. A retry is the
     /// same invocation; a second or stale answer is not a return.
-    pub in_flight: BTreeMap<Id, u64>,
+    pub in_flight: Arc<BTreeMap<Id, u64>>,
     /// Some server's commitIndex went down without a restart.
     pub commit_regressed: bool,
     /// Some leader removed or replaced an entry of its own log within its term.
@@ -38,8 +41,8 @@ pub struct History {
 impl Default for History {
     fn default() -> Self {
         Self {
-            tester: LinearizabilityTester::new(KvSpec::default()),
-            in_flight: BTreeMap::new(),
+            tester: Arc::new(LinearizabilityTester::new(KvSpec::default())),
+            in_flight: Arc::default(),
             commit_regressed: false,
             leader_log_rewritten: false,
             read_saw_write: false,
@@ -58,8 +61,8 @@ impl History {
             return None;
         }
         let mut next = history.clone();
-        let _ = next.tester.on_invoke(env.src, op.clone());
-        next.in_flight.insert(env.src, *seq);
+        let _ = Arc::make_mut(&mut next.tester).on_invoke(env.src, op.clone());
+        Arc::make_mut(&mut next.in_flight).insert(env.src, *seq);
         Some(next)
     }
 
@@ -76,8 +79,8 @@ impl History {
             return None;
         }
         let mut next = history.clone();
-        let _ = next.tester.on_return(env.dst, result.clone());
-        next.in_flight.remove(&env.dst);
+        let _ = Arc::make_mut(&mut next.tester).on_return(env.dst, result.clone());
+        Arc::make_mut(&mut next.in_flight).remove(&env.dst);
         if matches!(result, OpResult::Value(Some(_))) {
             next.read_saw_write = true;
         }

@@ -22,7 +22,7 @@ pub use config::ModelCfg;
 pub use history::History;
 
 use crate::raft::{Msg, Timer};
-use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, Network};
+use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, Id, Network};
 use stateright::{Model, Path, Property};
 
 pub type State = ActorModelState<ModelActor, History>;
@@ -81,8 +81,8 @@ impl RaftModel {
     }
 
     /// Records the step properties of one transition in the history.
-    fn record_step(&self, before: &State, after: &mut State, action: &Action) {
-        let Some(actor) = acting_server(action) else {
+    fn record_step(&self, before: &State, after: &mut State, actor: Option<Id>) {
+        let Some(actor) = actor else {
             return;
         };
         let i = usize::from(actor);
@@ -99,11 +99,33 @@ impl RaftModel {
             after.history.leader_log_rewritten = true;
         }
     }
+
+    /// Whether `action` certainly leads outside the boundary: a crash past the crash budget or
+    /// an election past `max_term`. Most such steps are of these two kinds, and every user of
+    /// `next_state` (the checkers, walks, shortening) drops a step outside the boundary just as
+    /// one that is not enabled, so they are refused before the whole state is cloned.
+    fn leaves_boundary(&self, last: &State, action: &Action) -> bool {
+        match action {
+            ActorModelAction::Crash(_) => {
+                last.history.crashes.saturating_add(1) > self.cfg.max_crash_events
+            }
+            ActorModelAction::Timeout(id, timer) => {
+                let i = usize::from(*id);
+                match (&self.actors.actors[i], last.actor_states[i].as_server()) {
+                    (ModelActor::Server(server), Some(s)) => {
+                        server.term_after_timeout(s, timer) > self.cfg.max_term
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The server whose handler runs in `action`, if the action runs one within a lifetime
 /// (a restart legitimately resets volatile state).
-fn acting_server(action: &Action) -> Option<stateright::actor::Id> {
+fn acting_server(action: &Action) -> Option<Id> {
     match action {
         ActorModelAction::Deliver { dst, .. } => Some(*dst),
         ActorModelAction::Timeout(id, _) => Some(*id),
@@ -127,12 +149,18 @@ impl Model for RaftModel {
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
-        let mut next = self.actors.next_state(last, action.clone())?;
+        if self.leaves_boundary(last, &action) {
+            return None;
+        }
+        // Read what the step needs from the action up front, so it moves without a clone.
+        let crash = matches!(action, ActorModelAction::Crash(_));
+        let actor = acting_server(&action);
+        let mut next = self.actors.next_state(last, action)?;
         self.normalize_network(last, &mut next);
-        if matches!(action, ActorModelAction::Crash(_)) {
+        if crash {
             next.history.crashes = next.history.crashes.saturating_add(1);
         }
-        self.record_step(last, &mut next, &action);
+        self.record_step(last, &mut next, actor);
         if &next == last { None } else { Some(next) }
     }
 

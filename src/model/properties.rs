@@ -4,9 +4,14 @@
 //! Crashed servers keep their last state in the model until they recover. Their facts stay
 //! true (a committed entry stays committed), so the properties include them.
 
+use super::history::KvSpec;
 use super::{ModelCfg, RaftModel, State};
 use crate::raft::{Index, Log, Op, Role, ServerState};
 use stateright::Property;
+use stateright::actor::Id;
+use stateright::semantics::LinearizabilityTester;
+use std::cell::RefCell;
+use std::sync::Arc;
 
 pub const ELECTION_SAFETY: &str = "Election Safety";
 pub const LEADER_APPEND_ONLY: &str = "Leader Append-Only";
@@ -33,26 +38,26 @@ pub const ALWAYS: [&str; 7] = [
 /// The properties of a model; client witnesses only where the workload can reach them.
 pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
     let mut properties = vec![
-        Property::always(ELECTION_SAFETY, |_, s| election_safety(&servers(s))),
+        Property::always(ELECTION_SAFETY, |_, s| with_servers(s, election_safety)),
         Property::always(LEADER_APPEND_ONLY, |_, s: &State| {
             !s.history.leader_log_rewritten
         }),
-        Property::always(LOG_MATCHING, |_, s| log_matching(&servers(s))),
-        Property::always(LEADER_COMPLETENESS, |_, s| leader_completeness(&servers(s))),
+        Property::always(LOG_MATCHING, |_, s| with_servers(s, log_matching)),
+        Property::always(LEADER_COMPLETENESS, |_, s| {
+            with_servers(s, leader_completeness)
+        }),
         Property::always(STATE_MACHINE_SAFETY, |_, s| {
-            state_machine_safety(&servers(s))
+            with_servers(s, state_machine_safety)
         }),
         Property::always(COMMIT_INDEX_MONOTONIC, |_, s: &State| {
             !s.history.commit_regressed
         }),
-        Property::always(LINEARIZABLE, |_, s: &State| {
-            s.history.tester.serialized_history().is_some()
-        }),
+        Property::always(LINEARIZABLE, |_, s: &State| linearizable(&s.history.tester)),
         Property::sometimes(LEADER_ELECTED, |_, s| {
-            servers(s).iter().any(|v| v.is_leader())
+            iter_servers(s).any(|v| v.is_leader())
         }),
         Property::sometimes(ENTRY_COMMITTED, |_, s| {
-            servers(s).iter().any(|v| v.commit_index > 0)
+            iter_servers(s).any(|v| v.commit_index > 0)
         }),
     ];
     let ops: Vec<Op> = (0..cfg.clients).flat_map(|c| cfg.workload(c)).collect();
@@ -72,11 +77,61 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
 }
 
 pub fn servers(state: &State) -> Vec<&ServerState> {
-    state
-        .actor_states
-        .iter()
-        .filter_map(|a| a.as_server())
-        .collect()
+    iter_servers(state).collect()
+}
+
+fn iter_servers(state: &State) -> impl Iterator<Item = &ServerState> {
+    state.actor_states.iter().filter_map(|a| a.as_server())
+}
+
+/// `f(&servers(state))` without the allocation: properties run on every state.
+fn with_servers<R>(state: &State, f: impl FnOnce(&[&ServerState]) -> R) -> R {
+    const MAX: usize = 8;
+    let mut iter = iter_servers(state);
+    let Some(first) = iter.next() else {
+        return f(&[]);
+    };
+    let mut buf = [first; MAX];
+    let mut n = 1;
+    for s in iter {
+        if n == MAX {
+            return f(&servers(state));
+        }
+        buf[n] = s;
+        n += 1;
+    }
+    f(&buf[..n])
+}
+
+type Tester = LinearizabilityTester<Id, KvSpec>;
+
+thread_local! {
+    /// Recent testers and their verdicts. A tester changes only on an invocation or a return,
+    /// so most states share (or equal) one just checked; the search is the costly part.
+    static VERDICTS: RefCell<Vec<(Arc<Tester>, bool)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `tester.serialized_history().is_some()`, remembered for recently seen testers.
+fn linearizable(tester: &Arc<Tester>) -> bool {
+    const CACHED: usize = 16;
+    VERDICTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, ok)) = cache.iter().find(|(t, _)| Arc::ptr_eq(t, tester)) {
+            return *ok;
+        }
+        if let Some(k) = cache.iter().position(|(t, _)| **t == **tester) {
+            let ok = cache[k].1;
+            // Share the pointer from now on so the next lookup is the cheap one.
+            cache[k].0 = Arc::clone(tester);
+            return ok;
+        }
+        let ok = tester.serialized_history().is_some();
+        if cache.len() == CACHED {
+            cache.remove(0);
+        }
+        cache.push((Arc::clone(tester), ok));
+        ok
+    })
 }
 
 /// Election Safety: at most one leader can be elected in a given term (§5.2).

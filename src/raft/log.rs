@@ -60,13 +60,9 @@ impl Log {
     }
 
     /// Up to `max` entries starting at `index` (1-based, inclusive).
-    pub fn entries_from(&self, index: Index, max: usize) -> Vector<Entry> {
+    pub fn entries_from(&self, index: Index, max: usize) -> Vec<Entry> {
         let start = (index.max(1) - 1) as usize;
-        if start >= self.entries.len() {
-            return Vector::new();
-        }
-        let end = self.entries.len().min(start.saturating_add(max));
-        self.entries.clone().slice(start..end)
+        self.entries.iter().skip(start).take(max).cloned().collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
@@ -114,7 +110,7 @@ impl Log {
     /// "AppendEntries RPC" steps 3-4). An existing entry that agrees is kept; the log is truncated
     /// only at the first real conflict. A stale or duplicated request therefore never removes
     /// entries that follow the ones it carries. Returns whether the log changed.
-    pub fn append_after(&mut self, prev_index: Index, entries: &Vector<Entry>) -> bool {
+    pub fn append_after(&mut self, prev_index: Index, entries: &[Entry]) -> bool {
         let mut changed = false;
         for (offset, entry) in entries.iter().enumerate() {
             let index = prev_index + 1 + offset as Index;
@@ -148,7 +144,7 @@ mod tests {
             command: Command::Noop,
         }))
     }
-    fn entries(terms: &[Term]) -> Vector<Entry> {
+    fn entries(terms: &[Term]) -> Vec<Entry> {
         terms
             .iter()
             .map(|&term| Entry {

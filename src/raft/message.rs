@@ -2,7 +2,6 @@
 //! interface, and a status probe for operators. One variant per message, exactly its fields.
 
 use super::types::{ClientId, Entry, Index, Op, OpResult, Term};
-use im::Vector;
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 
@@ -26,7 +25,7 @@ pub enum Msg {
         leader_id: Id,
         prev_log_index: Index,
         prev_log_term: Term,
-        entries: Vector<Entry>,
+        entries: Vec<Entry>,
         leader_commit: Index,
     },
     AppendEntriesResponse {

@@ -126,7 +126,7 @@ fn unshare(msg: Msg) -> Msg {
             leader_id,
             prev_log_index,
             prev_log_term,
-            entries: entries.iter().cloned().collect(),
+            entries: entries.to_vec(),
             leader_commit,
         },
         other => other,
@@ -179,7 +179,7 @@ fn try_merge(prev: &mut Msg, next: &Msg) -> bool {
     if t1 != t2 || l1 != l2 || *p2 != end_index || *pt2 != end_term || !fits {
         return false;
     }
-    e1.append(e2.clone());
+    e1.extend_from_slice(e2);
     *c1 = (*c1).max(*c2);
     true
 }
@@ -223,7 +223,6 @@ mod tests {
     use super::*;
     use crate::raft::{Command, Entry, Log, Reply, Storage};
     use crate::runtime::commit::Shared;
-    use im::Vector;
     use std::sync::Arc;
 
     /// A committer whose disk holds a log of five entries of term 1 and current term 2.
@@ -327,7 +326,7 @@ mod tests {
                     term,
                     command: Command::Noop,
                 })
-                .collect::<Vector<_>>(),
+                .collect::<Vec<_>>(),
             leader_commit: commit,
         }
     }
