@@ -55,6 +55,7 @@ fn default_suite_models_keep_their_state_counts() {
         "models/faults.toml",
         "models/elections.toml",
         "models/figure8.toml",
+        "models/full-faults.toml",
     ] {
         assert_model_unchanged(file, "dfs");
     }
@@ -265,4 +266,23 @@ fn json_summary_reports_counts_and_every_property() {
             .iter()
             .all(|p| p["outcome"] == "holds" || p["outcome"] == "reached")
     );
+}
+
+#[test]
+fn bench_check_reports_rate_and_memory_per_model() {
+    let out = Command::new(env!("CARGO_BIN_EXE_raftright"))
+        .args(["bench-check", "models/tiny.toml", "--runs", "2"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run raftright bench-check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| `models/tiny.toml`"))
+        .unwrap_or_else(|| panic!("no row for tiny.toml:\n{stdout}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[2], "7234", "{row}");
+    let rate: f64 = cells[4].parse().expect("unique states/s");
+    assert!(rate > 0.0, "{row}");
 }

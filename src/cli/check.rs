@@ -47,7 +47,7 @@ pub enum Strategy {
 }
 
 /// The models `check` runs when given no model file and no overrides: each is exhausted.
-pub const DEFAULT_SUITE: [(&str, &str); 3] = [
+pub const DEFAULT_SUITE: [(&str, &str); 4] = [
     (
         "models/faults.toml",
         include_str!("../../models/faults.toml"),
@@ -59,6 +59,10 @@ pub const DEFAULT_SUITE: [(&str, &str); 3] = [
     (
         "models/figure8.toml",
         include_str!("../../models/figure8.toml"),
+    ),
+    (
+        "models/full-faults.toml",
+        include_str!("../../models/full-faults.toml"),
     ),
 ];
 

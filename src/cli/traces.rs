@@ -133,11 +133,10 @@ fn snapshot(model: &RaftModel, action: Option<&Action>, state: &State) -> Value 
         .zip(&state.crashed)
         .map(|(s, &crashed)| server(s, crashed))
         .collect();
-    let mut msgs: Vec<Value> = state
-        .network
-        .iter_all()
-        .filter(|env| model.cfg.is_server(env.src) && model.cfg.is_server(env.dst))
-        .map(|env| message(env.src, env.dst, env.msg))
+    let mut msgs: Vec<Value> = raftright::model::messages_in_flight(&state.network)
+        .into_iter()
+        .filter(|&(src, dst, _)| model.cfg.is_server(src) && model.cfg.is_server(dst))
+        .map(|(src, dst, msg)| message(src, dst, msg))
         .collect();
     msgs.sort_by_key(|m| m.to_string());
     json!({

@@ -211,8 +211,8 @@ impl ModelCfg {
 
     fn links_within_bound(&self, state: &State) -> bool {
         let mut per_link = std::collections::BTreeMap::new();
-        for env in state.network.iter_all() {
-            let n = per_link.entry((env.src, env.dst)).or_insert(0usize);
+        for (src, dst, _) in super::messages_in_flight(&state.network) {
+            let n = per_link.entry((src, dst)).or_insert(0usize);
             *n += 1;
             if *n > self.max_per_link {
                 return false;

@@ -123,6 +123,31 @@ impl RaftModel {
     }
 }
 
+/// Every message in flight as (sender, receiver, message), one item per copy. (stateright
+/// 0.31's `Network::iter_all` repeats the first message of an ordered network forever and
+/// yields a duplicated message once too often.)
+pub fn messages_in_flight(network: &Network<Msg>) -> Vec<(Id, Id, &Msg)> {
+    let mut out = Vec::new();
+    match network {
+        Network::UnorderedNonDuplicating(multiset) => {
+            for (env, &count) in multiset.iter() {
+                for _ in 0..count {
+                    out.push((env.src, env.dst, &env.msg));
+                }
+            }
+        }
+        Network::UnorderedDuplicating(set, _) => {
+            out.extend(set.iter().map(|env| (env.src, env.dst, &env.msg)));
+        }
+        Network::Ordered(links) => {
+            for (&(src, dst), queue) in links.iter() {
+                out.extend(queue.iter().map(|msg| (src, dst, msg)));
+            }
+        }
+    }
+    out
+}
+
 /// The server whose handler runs in `action`, if the action runs one within a lifetime
 /// (a restart legitimately resets volatile state).
 fn acting_server(action: &Action) -> Option<Id> {

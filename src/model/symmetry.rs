@@ -14,17 +14,30 @@ use std::hash::{Hash, Hasher};
 /// servers, so an exhaustive count does not depend on the order states are visited in.
 ///
 /// Servers are sorted by a signature that names no server; servers with equal signatures
-/// are tried in every order, and the candidate with the smallest hash is the representative.
-/// Equal signatures are rare past the first steps, so usually one candidate is built.
+/// are told apart by their messages in flight if they can be, then tried in every order, and
+/// the candidate with the smallest hash is the representative. Usually one candidate is built.
 pub fn representative(state: &State) -> State {
     let servers = state
         .actor_states
         .iter()
         .take_while(|a| a.as_server().is_some())
         .count();
-    let signatures: Vec<Signature> = (0..servers).map(|i| signature(state, i)).collect();
+    let mut signatures: Vec<Signature> = (0..servers).map(|i| signature(state, i)).collect();
+    let ties = |signatures: &[Signature], sorted: &[usize]| {
+        sorted
+            .windows(2)
+            .any(|w| signatures[w[0]] == signatures[w[1]])
+    };
     let mut sorted: Vec<usize> = (0..servers).collect();
     sorted.sort_by(|&a, &b| signatures[a].cmp(&signatures[b]));
+    if ties(&signatures, &sorted) {
+        // Whether there are ties is itself the same for every renaming, so refining only
+        // then keeps the order canonical (and saves the work when there are none).
+        for (i, traffic) in traffic(state, servers).into_iter().enumerate() {
+            signatures[i].traffic = traffic;
+        }
+        sorted.sort_by(|&a, &b| signatures[a].cmp(&signatures[b]));
+    }
     let renamed = |order: &[usize]| {
         // position[old index] = new index; clients keep their places.
         let mut position: Vec<usize> = (0..state.actor_states.len()).collect();
@@ -33,10 +46,7 @@ pub fn representative(state: &State) -> State {
         }
         rename(state, &RewritePlan::<Id, _>::from_values_to_sort(&position))
     };
-    let unique_order = sorted
-        .windows(2)
-        .all(|w| signatures[w[0]] != signatures[w[1]]);
-    if unique_order {
+    if !ties(&signatures, &sorted) {
         return renamed(&sorted);
     }
     let mut best: Option<(u64, State)> = None;
@@ -104,8 +114,44 @@ fn stable_hash(state: &State) -> u64 {
     hasher.finish()
 }
 
+/// A message in flight as a server sees it, without names: (sent by it, kind, term, the
+/// other end is a client).
+type Traffic = (bool, u8, u64, bool);
+
+/// Each server's messages in flight, sorted.
+fn traffic(state: &State, servers: usize) -> Vec<Vec<Traffic>> {
+    let mut traffic: Vec<Vec<Traffic>> = vec![Vec::new(); servers];
+    for (src, dst, msg) in super::messages_in_flight(&state.network) {
+        let (kind, term) = shape(msg);
+        let (src, dst) = (usize::from(src), usize::from(dst));
+        if src < servers {
+            traffic[src].push((true, kind, term, dst >= servers));
+        }
+        if dst < servers {
+            traffic[dst].push((false, kind, term, src >= servers));
+        }
+    }
+    for t in &mut traffic {
+        t.sort_unstable();
+    }
+    traffic
+}
+
+fn shape(msg: &Msg) -> (u8, u64) {
+    match msg {
+        Msg::RequestVote { term, .. } => (0, *term),
+        Msg::RequestVoteResponse { term, .. } => (1, *term),
+        Msg::AppendEntries { term, .. } => (2, *term),
+        Msg::AppendEntriesResponse { term, .. } => (3, *term),
+        Msg::ClientRequest { .. } => (4, 0),
+        Msg::ClientResponse { .. } => (5, 0),
+        _ => (6, 0),
+    }
+}
+
 /// What a renaming of servers leaves unchanged about server `i`: everything but the names
-/// it holds (whom it voted for, its leader, its voters and followers).
+/// it holds (whom it voted for, its leader, its voters and followers), and the messages it
+/// has in flight, by kind and term.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Signature<'a> {
     term: u64,
@@ -116,6 +162,7 @@ struct Signature<'a> {
     crashed: bool,
     timers: u8,
     stored: Option<(u64, u8, &'a Log)>,
+    traffic: Vec<Traffic>,
 }
 
 fn signature(state: &State, i: usize) -> Signature<'_> {
@@ -158,6 +205,7 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
         stored: state.actor_storages[i]
             .as_ref()
             .map(|s| (s.current_term, voted(s.voted_for), &s.log)),
+        traffic: Vec::new(),
     }
 }
 
