@@ -29,7 +29,7 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Simulation: the length of each random walk.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 1000)]
     pub depth: usize,
     /// Stop after this many seconds (the result is then not exhaustive).
     #[arg(long)]
@@ -325,6 +325,7 @@ fn simulate(
     let deadline = start + Duration::from_secs(seconds);
     let mut reached: HashMap<&'static str, Path<State, Action>> = HashMap::new();
     let (mut walks, mut steps) = (0u64, 0usize);
+    let mut deepest = (0u64, 0usize); // highest term, longest log
     let mut failure: Option<(&'static str, u64, walk::Walk)> = None;
     'walks: while Instant::now() < deadline {
         let seed = args.seed.wrapping_add(walks);
@@ -332,6 +333,10 @@ fn simulate(
         walks += 1;
         steps += walk.len() - 1;
         for (i, (_, state)) in walk.iter().enumerate() {
+            for server in state.actor_states.iter().filter_map(|a| a.as_server()) {
+                deepest.0 = deepest.0.max(server.current_term);
+                deepest.1 = deepest.1.max(server.log.len());
+            }
             for p in &properties {
                 let holds = (p.condition)(&model, state);
                 match p.expectation {
@@ -348,8 +353,10 @@ fn simulate(
         }
     }
     println!(
-        "done: walks={walks} steps={steps} seconds={:.1}",
-        start.elapsed().as_secs_f64()
+        "done: walks={walks} steps={steps} seconds={:.1}, reaching term {} and logs of {} entries",
+        start.elapsed().as_secs_f64(),
+        deepest.0,
+        deepest.1
     );
     let mut discoveries = reached;
     if let Some((name, seed, walk)) = &failure {
