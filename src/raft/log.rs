@@ -62,7 +62,12 @@ impl Log {
     /// Up to `max` entries starting at `index` (1-based, inclusive).
     pub fn entries_from(&self, index: Index, max: usize) -> Vec<Entry> {
         let start = (index.max(1) - 1) as usize;
-        self.entries.iter().skip(start).take(max).cloned().collect()
+        if start >= self.entries.len() {
+            return Vec::new();
+        }
+        let end = self.entries.len().min(start.saturating_add(max));
+        // A slice of the persistent vector costs O(log n); iterating up to `start` would not.
+        self.entries.clone().slice(start..end).into_iter().collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
