@@ -148,13 +148,7 @@ fn deep_mutants_are_caught_by_seeded_simulation() {
             "--timeout",
             "120",
         ];
-        let (code, out) = check(&[&args[..], &["--mutant", mutant]].concat());
-        assert_eq!(code, 1, "{mutant}: expected a failing exit:\n{out}");
-        let line = format!("counterexample for \"{property}\"");
-        assert!(
-            out.contains(&line),
-            "{mutant}: no counterexample for {property}:\n{out}"
-        );
+        let out = assert_caught(&[&args[..], &["--mutant", mutant]].concat(), property);
         assert!(
             out.contains("reproduce: the walk with seed"),
             "{mutant}: no seed to reproduce:\n{out}"
@@ -177,18 +171,21 @@ fn the_correct_protocol_survives_deep_random_walks() {
     assert_eq!(code, 0, "{out}");
 }
 
+/// Runs `check args`, which must fail with a counterexample for `property`; returns its output.
+fn assert_caught(args: &[&str], property: &str) -> String {
+    let (code, out) = check(args);
+    assert_eq!(code, 1, "{args:?}: expected a failing exit:\n{out}");
+    let line = format!("counterexample for \"{property}\"");
+    assert!(
+        out.contains(&line),
+        "{args:?}: no counterexample for {property}:\n{out}"
+    );
+    out
+}
+
 fn assert_mutants_caught_on(model: &str) {
     for (mutant, _, property) in CAUGHT.iter().filter(|(_, m, _)| *m == model) {
-        let (code, out) = check(&[model, "--mutant", mutant]);
-        assert_eq!(
-            code, 1,
-            "{mutant} on {model}: expected a failing exit:\n{out}"
-        );
-        let line = format!("counterexample for \"{property}\"");
-        assert!(
-            out.contains(&line),
-            "{mutant} on {model}: no counterexample for {property}:\n{out}"
-        );
+        let out = assert_caught(&[model, "--mutant", mutant], property);
         assert!(
             out.contains("explore: http://"),
             "{mutant}: no Explorer link:\n{out}"
