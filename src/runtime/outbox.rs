@@ -54,7 +54,7 @@ impl Outbox {
             }
             out.push((to, msg));
         } else {
-            self.held.push_back((needs, to, unshare(msg)));
+            self.held.push_back((needs, to, msg));
         }
     }
 
@@ -107,30 +107,6 @@ fn answer_may_go_early(committer: &Committer, server: Snapshot, msg: &Msg) -> bo
     matches!(msg, Msg::ClientResponse { .. })
         && server.current_term == committer.durable_term()
         && server.commit_index <= committer.durable_prefix()
-}
-
-/// Gives a held AppendEntries its own copy of its entries. Its entries are a slice of the
-/// server's log and share the log's chunks; while they are shared, every append to the log
-/// copies the shared tail chunk (up to 64 entries). A held message lives across handlers.
-fn unshare(msg: Msg) -> Msg {
-    match msg {
-        Msg::AppendEntries {
-            term,
-            leader_id,
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-        } => Msg::AppendEntries {
-            term,
-            leader_id,
-            prev_log_index,
-            prev_log_term,
-            entries: entries.to_vec(),
-            leader_commit,
-        },
-        other => other,
-    }
 }
 
 /// Folds each AppendEntries into the previous message to the same destination when that one
