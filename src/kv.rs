@@ -1,9 +1,32 @@
 //! The replicated state machine: a key-value map plus one session per client, so a retried
 //! request (same client id and sequence number) takes effect once and gets the same answer.
+//!
+//! It knows nothing of Raft: the protocol applies committed operations to it, in log order.
 
-use crate::raft::types::{ClientId, Op, OpResult};
 use im::OrdMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// A client's stable identity, chosen by the client and kept across retries.
+pub type ClientId = u64;
+
+/// An operation on the key-value store.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    Put { key: String, value: String },
+    Get { key: String },
+    Delete { key: String },
+}
+
+/// What an applied operation returns.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "result", content = "value", rename_all = "snake_case")]
+pub enum OpResult {
+    /// A `Put` or `Delete` took effect.
+    Done,
+    /// A `Get` read this value (`None`: the key is absent).
+    Value(Option<String>),
+}
 
 /// The last request a client had applied and what it returned.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

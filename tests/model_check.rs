@@ -1,10 +1,144 @@
-//! The model checker end to end: the models in models/ keep their state counts, and every
-//! deliberately broken variant (mutant) is caught with a counterexample naming a property.
+//! The model checker end to end, through its library API: the shipped models keep their state
+//! counts, and every deliberately broken variant (mutant) is caught where the catalogue
+//! (`model::mutants`) says, with a counterexample for the property it names. A few tests run
+//! the binary for what only the command line does: exit statuses, JSON, the mutant list.
 
+use raftright::model::check::{self, Options, Outcome, Report, Strategy};
+use raftright::model::file::{self, DEFAULT_SUITE};
+use raftright::model::mutants::{CATCHES, Search};
 use raftright::model::properties::ALWAYS;
+use raftright::raft::Mutant;
 use std::process::Command;
+use std::time::Duration;
 
-fn check(args: &[&str]) -> (i32, String) {
+fn run(name: &str, strategy: Strategy, mutant: Option<Mutant>) -> Report {
+    let mut model = file::shipped(name).unwrap();
+    model.cfg.mutant = mutant;
+    let options = Options {
+        strategy,
+        stop_at_violation: mutant.is_some(),
+        ..Options::default()
+    };
+    check::check(model.cfg, &options, &mut |_| {})
+}
+
+/// A model re-checked exhaustively must pass and find exactly the unique-state count its file
+/// records, so that an accidental change to the state space is noticed.
+fn assert_model_unchanged(name: &str, strategy: Strategy) {
+    let report = run(name, strategy, None);
+    for p in &report.properties {
+        assert!(p.outcome.ok(), "{name}: {} {:?}", p.name, p.outcome);
+    }
+    for property in ALWAYS {
+        assert_eq!(report.outcome(property), Some(Outcome::Holds), "{name}");
+    }
+    assert!(report.exhaustive, "{name}");
+    let expected = file::shipped(name).unwrap().expected;
+    let expected = match strategy {
+        Strategy::Bfs => expected.bfs,
+        _ => expected.dfs,
+    };
+    assert_eq!(
+        Some(report.unique_states as u64),
+        expected,
+        "{name} ({strategy:?}): the state space changed"
+    );
+}
+
+#[test]
+fn small_models_keep_their_state_counts_under_both_strategies() {
+    for name in ["models/tiny.toml", "models/votes.toml"] {
+        assert_model_unchanged(name, Strategy::Dfs);
+        assert_model_unchanged(name, Strategy::Bfs);
+    }
+}
+
+#[test]
+fn default_suite_models_keep_their_state_counts() {
+    for name in DEFAULT_SUITE {
+        assert_model_unchanged(name, Strategy::Dfs);
+    }
+}
+
+/// With symmetry, a count must not depend on which member of a class was seen first.
+#[test]
+fn symmetric_counts_do_not_depend_on_threads() {
+    let counts: Vec<usize> = [1, 2]
+        .into_iter()
+        .map(|threads| {
+            let options = Options {
+                threads,
+                ..Options::default()
+            };
+            let cfg = file::shipped("models/tiny.toml").unwrap().cfg;
+            check::check(cfg, &options, &mut |_| {}).unique_states
+        })
+        .collect();
+    assert_eq!(counts[0], counts[1]);
+}
+
+/// Every row of the mutant catalogue: the mutant's counterexample violates the named property
+/// in the named model, exhaustively or by random walks from the named seed.
+#[test]
+fn every_mutant_is_caught_where_the_catalogue_says() {
+    for catch in CATCHES {
+        let mut model = file::shipped(catch.model).unwrap();
+        model.cfg.mutant = Some(catch.mutant);
+        let options = match catch.search {
+            Search::Exhaustive => Options {
+                stop_at_violation: true,
+                ..Options::default()
+            },
+            Search::Simulation { seed } => Options {
+                strategy: Strategy::Simulation,
+                seed,
+                timeout: Some(Duration::from_secs(120)),
+                stop_at_violation: true,
+                ..Options::default()
+            },
+        };
+        let report = check::check(model.cfg, &options, &mut |_| {});
+        assert_eq!(
+            report.outcome(catch.property),
+            Some(Outcome::Violated),
+            "{} in {}: violated {:?}",
+            catch.mutant,
+            catch.model,
+            report.violated()
+        );
+        let path = report.property(catch.property).unwrap().path.as_ref();
+        assert!(path.is_some(), "{}: no counterexample", catch.mutant);
+    }
+}
+
+/// Every always-property is broken by at least one mutant: each can fail.
+#[test]
+fn every_property_is_broken_by_some_mutant() {
+    for property in ALWAYS {
+        assert!(
+            CATCHES.iter().any(|c| c.property == property),
+            "no mutant breaks {property}"
+        );
+    }
+}
+
+#[test]
+fn the_correct_protocol_survives_deep_random_walks() {
+    let cfg = file::shipped("models/deep.toml").unwrap().cfg;
+    let options = Options {
+        strategy: Strategy::Simulation,
+        seed: 1,
+        timeout: Some(Duration::from_secs(15)),
+        ..Options::default()
+    };
+    let report = check::check(cfg, &options, &mut |_| {});
+    assert!(report.violated().is_empty(), "{:?}", report.violated());
+    assert!(report.walks.is_some_and(|w| w.walks > 0));
+}
+
+// ---- the command line ------------------------------------------------------------------
+
+fn cli(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_raftright"))
         .arg("check")
         .args(args)
@@ -15,239 +149,67 @@ fn check(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), stdout)
 }
 
-/// A model file re-checked exhaustively must find exactly the unique-state count it records,
-/// so an accidental change to the state space is noticed.
-fn assert_model_unchanged(file: &str, strategy: &str) {
-    let (code, out) = check(&[file, "--strategy", strategy]);
-    assert!(
-        out.contains("unique states match the expected"),
-        "{file}: count changed:\n{out}"
-    );
-    assert_eq!(code, 0, "{file}: a property failed:\n{out}");
-    for property in [
-        "Election Safety",
-        "Leader Completeness",
-        "Linearizable",
-        "a leader is elected",
-    ] {
-        assert!(
-            out.contains(property),
-            "{file}: {property} not reported:\n{out}"
-        );
-    }
-}
-
+/// A violated property exits 1 and names the property; a changed count exits 3 and says the
+/// state space changed; a bad argument exits 2.
 #[test]
-fn tiny_model_keeps_its_state_counts() {
-    assert_model_unchanged("models/tiny.toml", "dfs");
-    assert_model_unchanged("models/tiny.toml", "bfs");
-}
-
-#[test]
-fn votes_model_keeps_its_state_counts() {
-    assert_model_unchanged("models/votes.toml", "dfs");
-    assert_model_unchanged("models/votes.toml", "bfs");
-}
-
-#[test]
-fn default_suite_models_keep_their_state_counts() {
-    for file in [
-        "models/faults.toml",
+fn exit_statuses_tell_a_violation_from_a_changed_count() {
+    let (code, out) = cli(&[
         "models/elections.toml",
-        "models/figure8.toml",
-        "models/full-faults.toml",
-    ] {
-        assert_model_unchanged(file, "dfs");
-    }
-}
-
-/// With symmetry, a count must not depend on which member of a class was seen first.
-#[test]
-fn symmetric_counts_do_not_depend_on_threads() {
-    let (_, one) = check(&["models/tiny.toml", "--threads", "1"]);
-    let (_, two) = check(&["models/tiny.toml", "--threads", "2"]);
-    let done = |out: &str| {
-        out.lines()
-            .find(|l| l.starts_with("done:"))
-            .map(|l| l.split(" seconds").next().unwrap_or(l).to_string())
-    };
-    assert!(done(&one).is_some(), "{one}");
-    assert_eq!(done(&one), done(&two));
-}
-
-/// Where each mutant is caught exhaustively, and the property its counterexample names.
-/// Every model here is in the default `check` suite.
-const CAUGHT: [(&str, &str, &str); 9] = [
-    (
+        "--mutant",
         "forget-vote-on-restart",
-        "models/elections.toml",
-        "Election Safety",
-    ),
-    (
-        "vote-without-log-check",
-        "models/elections.toml",
-        "Leader Completeness",
-    ),
-    (
-        "truncate-on-stale-append",
-        "models/elections.toml",
-        "State Machine Safety",
-    ),
-    (
-        "leader-commit-without-min",
-        "models/elections.toml",
-        "State Machine Safety",
-    ),
-    (
-        "leader-truncates-on-reject",
-        "models/elections.toml",
-        "Leader Append-Only",
-    ),
-    (
-        "commit-index-regresses",
-        "models/faults.toml",
-        "commitIndex monotonic",
-    ),
-    (
-        "commit-old-term",
-        "models/figure8.toml",
-        "Leader Completeness",
-    ),
-    (
-        "count-stale-votes",
-        "models/figure8.toml",
-        "Election Safety",
-    ),
-    (
-        "skip-prev-log-term-check",
-        "models/figure8.toml",
-        "Log Matching",
-    ),
-];
-
-/// Mutants caught by seeded random walks of models/deep.toml (terms up to 12, logs up to 24;
-/// a walk is reproduced from its seed). A stale read needs a client, a deposed leader and a
-/// new one at once: deeper than the exhaustive models go. The Figure 8 mistake is also found
-/// by walks: from seed 1 the first violating walk is seed 2207 (about two minutes here), so
-/// the test starts just before it.
-const CAUGHT_BY_SIMULATION: [(&str, &str, &str); 3] = [
-    ("skip-prev-log-term-check", "1", "Log Matching"),
-    ("stale-read", "1", "Linearizable"),
-    ("commit-old-term", "2200", "Leader Completeness"),
-];
-
-#[test]
-fn deep_mutants_are_caught_by_seeded_simulation() {
-    for (mutant, seed, property) in CAUGHT_BY_SIMULATION {
-        let args = [
-            "models/deep.toml",
-            "--strategy",
-            "simulation",
-            "--seed",
-            seed,
-            "--timeout",
-            "120",
-        ];
-        let out = assert_caught(&[&args[..], &["--mutant", mutant]].concat(), property);
-        assert!(
-            out.contains("reproduce: the walk with seed"),
-            "{mutant}: no seed to reproduce:\n{out}"
-        );
-    }
-}
-
-#[test]
-fn the_correct_protocol_survives_deep_random_walks() {
-    let (code, out) = check(&[
-        "models/deep.toml",
-        "--strategy",
-        "simulation",
-        "--seed",
-        "1",
-        "--timeout",
-        "15",
     ]);
-    assert!(!out.contains("violated"), "{out}");
-    assert_eq!(code, 0, "{out}");
-}
-
-/// Runs `check args`, which must fail with a counterexample for `property`; returns its output.
-fn assert_caught(args: &[&str], property: &str) -> String {
-    let (code, out) = check(args);
-    assert_eq!(code, 1, "{args:?}: expected a failing exit:\n{out}");
-    let line = format!("counterexample for \"{property}\"");
+    assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(&line),
-        "{args:?}: no counterexample for {property}:\n{out}"
+        out.contains("counterexample for \"Election Safety\""),
+        "{out}"
     );
-    out
+    assert!(out.contains("explore: http://"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = std::fs::read_to_string("models/tiny.toml").unwrap();
+    let wrong = tiny.replace("dfs = 7234", "dfs = 7000");
+    assert_ne!(wrong, tiny, "tiny.toml records dfs = 7234");
+    let path = dir.path().join("tiny-wrong-count.toml");
+    std::fs::write(&path, wrong).unwrap();
+    let (code, out) = cli(&[path.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("the state space changed"), "{out}");
+
+    assert_eq!(cli(&["--mutant", "no-such-mutant"]).0, 2);
+    assert_eq!(cli(&["models/does-not-exist.toml"]).0, 2);
 }
 
-fn assert_mutants_caught_on(model: &str) {
-    for (mutant, _, property) in CAUGHT.iter().filter(|(_, m, _)| *m == model) {
-        let out = assert_caught(&[model, "--mutant", mutant], property);
-        assert!(
-            out.contains("explore: http://"),
-            "{mutant}: no Explorer link:\n{out}"
-        );
-    }
+/// `check --mutant NAME` alone goes straight to the model that catches it.
+#[test]
+fn a_mutant_alone_goes_to_its_catching_model() {
+    let (code, out) = cli(&["--mutant", "commit-index-regresses"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("model: models/faults.toml"), "{out}");
+    assert!(!out.contains("NOT caught"), "{out}");
 }
 
 #[test]
-fn mutants_are_caught_on_the_elections_model() {
-    assert_mutants_caught_on("models/elections.toml");
-}
-
-#[test]
-fn mutants_are_caught_on_the_faults_model() {
-    assert_mutants_caught_on("models/faults.toml");
-}
-
-#[test]
-fn mutants_are_caught_on_the_figure8_model() {
-    assert_mutants_caught_on("models/figure8.toml");
-}
-
-#[test]
-fn the_mutant_list_names_a_property_for_each() {
-    let (code, out) = check(&["--list-mutants"]);
+fn the_mutant_list_names_a_property_and_a_model_for_each() {
+    let (code, out) = cli(&["--list-mutants"]);
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(
-        lines.len() >= 7,
-        "the issue's seven mutants at least:\n{out}"
-    );
+    assert_eq!(lines.len(), Mutant::ALL.len(), "{out}");
     for line in lines {
         let fields: Vec<&str> = line.split('\t').collect();
-        assert_eq!(fields.len(), 3, "name, property, description: {line}");
-        let name = fields[0];
-        assert!(
-            CAUGHT.iter().any(|(m, _, _)| *m == name)
-                || CAUGHT_BY_SIMULATION.iter().any(|(m, _, _)| *m == name),
-            "mutant {name} is not shown to be caught"
+        assert_eq!(
+            fields.len(),
+            4,
+            "name, property, model, description: {line}"
         );
+        assert!(Mutant::parse(fields[0]).is_some(), "{line}");
+        assert!(ALWAYS.contains(&fields[1]), "{line}");
+        assert!(fields[2].starts_with("models/"), "{line}");
     }
-    // Every always-property is broken by at least one caught mutant.
-    for property in ALWAYS {
-        let caught = CAUGHT
-            .iter()
-            .chain(&CAUGHT_BY_SIMULATION)
-            .any(|(_, _, p)| *p == property);
-        assert!(caught, "no caught mutant breaks {property}");
-    }
-}
-
-#[test]
-fn bad_arguments_are_clear_errors() {
-    let (code, _) = check(&["--mutant", "no-such-mutant"]);
-    assert_eq!(code, 2);
-    let (code, _) = check(&["models/does-not-exist.toml"]);
-    assert_eq!(code, 2);
 }
 
 #[test]
 fn json_summary_reports_counts_and_every_property() {
-    let (code, out) = check(&["models/tiny.toml", "--json"]);
+    let (code, out) = cli(&["models/tiny.toml", "--json"]);
     assert_eq!(code, 0, "{out}");
     let last = out.lines().last().expect("output");
     let summary: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");

@@ -140,7 +140,7 @@ fn line(c: usize, r: &LoadReport) -> String {
     )
 }
 
-pub fn run(args: BenchArgs) -> Result<i32, String> {
+pub fn run(args: BenchArgs) -> Result<i32, super::CliError> {
     let concurrencies = args
         .clients
         .split(',')

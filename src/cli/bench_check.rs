@@ -29,7 +29,7 @@ struct Run {
     peak_rss: Option<f64>,
 }
 
-pub fn run(args: BenchCheckArgs) -> Result<i32, String> {
+pub fn run(args: BenchCheckArgs) -> Result<i32, super::CliError> {
     if args.runs == 0 {
         return Err("--runs must be at least 1".into());
     }
@@ -56,10 +56,7 @@ pub fn run(args: BenchCheckArgs) -> Result<i32, String> {
         }
         let unique = runs[0].unique;
         if runs.iter().any(|r| r.unique != unique) {
-            return Err(format!(
-                "{}: unique states differ between runs",
-                model.display()
-            ));
+            return Err(format!("{}: unique states differ between runs", model.display()).into());
         }
         let seconds = median(runs.iter().map(|r| r.seconds));
         let rate = median(runs.iter().map(|r| r.unique / r.seconds.max(1e-3)));
@@ -108,7 +105,7 @@ fn exhaustive_models(strategy: &str) -> Result<Vec<PathBuf>, String> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .filter(|p| {
             let text = std::fs::read_to_string(p).unwrap_or_default();
-            toml::from_str::<super::ModelFile>(&text).is_ok_and(|f| match strategy {
+            raftright::model::file::parse("", &text).is_ok_and(|f| match strategy {
                 "bfs" => f.expected.bfs.is_some(),
                 _ => f.expected.dfs.is_some(),
             })

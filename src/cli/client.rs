@@ -35,15 +35,15 @@ pub enum ClientOp {
     Status,
 }
 
-pub fn run(args: ClientArgs) -> Result<i32, String> {
+pub fn run(args: ClientArgs) -> Result<i32, super::CliError> {
     let peers = wire::parse_peers(&args.peers)?;
     let timeout = Duration::from_millis(args.timeout_ms);
     let mut client =
         Client::new(peers.clone(), timeout).map_err(|e| format!("cannot open a socket: {e}"))?;
     match args.op {
-        ClientOp::Put { key, value } => client.put(&key, &value).map_err(|e| e.to_string())?,
-        ClientOp::Delete { key } => client.delete(&key).map_err(|e| e.to_string())?,
-        ClientOp::Get { key } => match client.get(&key).map_err(|e| e.to_string())? {
+        ClientOp::Put { key, value } => client.put(&key, &value)?,
+        ClientOp::Delete { key } => client.delete(&key)?,
+        ClientOp::Get { key } => match client.get(&key)? {
             Some(value) => println!("{value}"),
             None => eprintln!("(no value for {key})"),
         },
@@ -52,7 +52,11 @@ pub fn run(args: ClientArgs) -> Result<i32, String> {
     Ok(0)
 }
 
-fn status(client: &mut Client, peers: &[SocketAddrV4], timeout: Duration) -> Result<i32, String> {
+fn status(
+    client: &mut Client,
+    peers: &[SocketAddrV4],
+    timeout: Duration,
+) -> Result<i32, super::CliError> {
     let wait = timeout.min(Duration::from_secs(1));
     let answers = client
         .status(wait)
@@ -61,7 +65,7 @@ fn status(client: &mut Client, peers: &[SocketAddrV4], timeout: Duration) -> Res
         println!("{}", status_line(id, *addr, answer.as_ref(), wait));
     }
     if answers.iter().all(Option::is_none) {
-        return Err(format!("no server answered within {} ms", wait.as_millis()));
+        return Err(format!("no server answered within {} ms", wait.as_millis()).into());
     }
     Ok(0)
 }

@@ -36,7 +36,7 @@ const UI: [(&str, &str); 3] = [
     ("app.css", include_str!("../../ui/app.css")),
 ];
 
-pub fn run(args: ExploreArgs) -> Result<i32, String> {
+pub fn run(args: ExploreArgs) -> Result<i32, super::CliError> {
     let loaded = args.model.load()?;
     let cfg = loaded.cfg.clone();
     println!("model: {}", loaded.name);

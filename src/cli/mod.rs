@@ -13,8 +13,10 @@ pub mod traces;
 
 use raftright::model::ModelCfg;
 use raftright::model::config::NetworkKind;
+use raftright::model::file::{self, Expected, ModelFileError, NamedModel};
 use raftright::raft::Mutant;
-use serde::Deserialize;
+use raftright::runtime::client::ClientError;
+use raftright::runtime::node::NodeError;
 use std::path::PathBuf;
 
 /// Model options shared by `check` and `explore`: a `models/NAME.toml` file, then overrides.
@@ -81,36 +83,32 @@ fn parse_mutant(s: &str) -> Result<Mutant, String> {
     })
 }
 
-/// A model file: a name, a description, the configuration and what checking it should find.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelFile {
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub expected: Expected,
-    /// Seconds each strategy took when the counts were recorded (informational).
-    #[serde(default, rename = "measured")]
-    pub _measured: Option<toml::Table>,
-    pub model: ModelCfg,
+/// Why a command failed (exit status 2). The runtime's and the model files' own errors pass
+/// through unchanged, so a corrupt store, another node's store, a locked store and a port in
+/// use stay distinct.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    ModelFile(#[from] ModelFileError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Anything else, already worded for the user (a bad argument, a failed benchmark step).
+    #[error("{0}")]
+    Other(String),
 }
 
-/// Unique states an exhaustive check finds, per strategy; a change means the state space
-/// changed.
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Expected {
-    /// Depth-first with server symmetry (the default strategy).
-    pub dfs: Option<u64>,
-    /// Breadth-first, without symmetry.
-    pub bfs: Option<u64>,
+impl From<String> for CliError {
+    fn from(text: String) -> Self {
+        CliError::Other(text)
+    }
 }
 
-pub struct LoadedModel {
-    pub name: String,
-    pub description: String,
-    pub cfg: ModelCfg,
-    pub expected: Expected,
+impl From<&str> for CliError {
+    fn from(text: &str) -> Self {
+        CliError::Other(text.to_string())
+    }
 }
 
 impl ModelArgs {
@@ -139,34 +137,26 @@ impl ModelArgs {
         ]
     }
 
-    pub fn load(&self) -> Result<LoadedModel, String> {
-        match &self.file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                self.load_text(&path.display().to_string(), &text)
-            }
-            None => self.apply(LoadedModel {
+    /// The model file (or the built-in defaults), with the command-line overrides applied.
+    pub fn load(&self) -> Result<NamedModel, CliError> {
+        let loaded = match &self.file {
+            Some(path) => file::load(path)?,
+            None => NamedModel {
                 name: "built-in defaults".to_string(),
                 description: String::new(),
                 cfg: ModelCfg::default(),
                 expected: Expected::default(),
-            }),
-        }
+            },
+        };
+        self.apply(loaded)
     }
 
-    /// Loads a model file's text (named `name`), then applies the command-line overrides.
-    pub fn load_text(&self, name: &str, text: &str) -> Result<LoadedModel, String> {
-        let file: ModelFile = toml::from_str(text).map_err(|e| format!("{name}: {e}"))?;
-        self.apply(LoadedModel {
-            name: name.to_string(),
-            description: file.description,
-            cfg: file.model,
-            expected: file.expected,
-        })
+    /// A shipped model (`models/NAME.toml`), with the overrides applied.
+    pub fn load_shipped(&self, name: &str) -> Result<NamedModel, CliError> {
+        self.apply(file::shipped(name)?)
     }
 
-    fn apply(&self, mut loaded: LoadedModel) -> Result<LoadedModel, String> {
+    fn apply(&self, mut loaded: NamedModel) -> Result<NamedModel, CliError> {
         if self.has_overrides() {
             loaded.expected = Expected::default(); // the file's counts are for its configuration
         }

@@ -24,7 +24,7 @@ pub struct NodeArgs {
     pub heartbeat_ms: u64,
 }
 
-pub fn run(args: NodeArgs) -> Result<i32, String> {
+pub fn run(args: NodeArgs) -> Result<i32, super::CliError> {
     let cfg = NodeConfig {
         peers: wire::parse_peers(&args.peers)?,
         index: args.id,

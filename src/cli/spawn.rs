@@ -22,7 +22,7 @@ pub struct SpawnArgs {
     pub heartbeat_ms: u64,
 }
 
-pub fn run(args: SpawnArgs) -> Result<i32, String> {
+pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
     if args.servers == 0 {
         return Err("--servers must be at least 1".into());
     }

@@ -36,7 +36,7 @@ pub struct TracesArgs {
     pub out: PathBuf,
 }
 
-pub fn run(args: TracesArgs) -> Result<i32, String> {
+pub fn run(args: TracesArgs) -> Result<i32, super::CliError> {
     let loaded = args.model.load()?;
     let cfg = loaded.cfg;
     if cfg.network != NetworkKind::UnorderedDuplicating || !cfg.lossy {
@@ -109,7 +109,7 @@ impl Totals {
             |f: &dyn Fn(&ServerState) -> bool| walk.iter().any(|(_, s)| servers(s).iter().any(f));
         self.with_leader += usize::from(any(&|s| s.is_leader()));
         self.with_commit += usize::from(any(&|s| s.commit_index > 0));
-        self.with_term3 += usize::from(any(&|s| s.current_term >= 3));
+        self.with_term3 += usize::from(any(&|s| s.current_term() >= 3));
         self.with_restart += usize::from(
             walk.iter()
                 .any(|(a, _)| matches!(a, Some(stateright::actor::ActorModelAction::Recover(id)) if model.cfg.is_server(*id))),
@@ -153,11 +153,11 @@ fn server(s: &ServerState, crashed: bool) -> Value {
             votes.iter().map(|&v| usize::from(v)).collect::<Vec<_>>().into(),
             Value::Null,
         ),
-        Role::Leader { progress } => (
+        Role::Leader => (
             json!([]),
-            progress
+            s.progress
                 .iter()
-                .map(|(&peer, p)| {
+                .map(|(peer, p)| {
                     json!({"peer": usize::from(peer), "next": p.next_index, "match": p.match_index})
                 })
                 .collect::<Vec<_>>()
@@ -165,9 +165,9 @@ fn server(s: &ServerState, crashed: bool) -> Value {
         ),
     };
     json!({
-        "term": s.current_term,
-        "voted_for": s.voted_for.map(usize::from),
-        "log": log(&s.log),
+        "term": s.current_term(),
+        "voted_for": s.hard.voted_for.map(usize::from),
+        "log": log(s.log()),
         "commit": s.commit_index,
         "role": s.role.name(),
         "votes": votes,

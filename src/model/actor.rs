@@ -1,14 +1,14 @@
 //! The model's actors: Raft servers and the clients that drive them, as one actor type.
 
 use super::client::{ClientState, ModelClient};
-use crate::raft::{Msg, Server, ServerState, Storage, Timer};
+use crate::raft::{self, Config, HardState, Msg, ServerState};
 use serde::Serialize;
-use stateright::actor::{Actor, Id, Out};
+use stateright::actor::{Actor, Command, Id, Out};
 use std::borrow::Cow;
 
 #[derive(Clone, Debug)]
 pub enum ModelActor {
-    Server(Server),
+    Server(Config),
     Client(ModelClient),
 }
 
@@ -16,6 +16,14 @@ pub enum ModelActor {
 pub enum NodeState {
     Server(ServerState),
     Client(ClientState),
+}
+
+/// The timers of the model: a server's, or a client's retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum ModelTimer {
+    Server(raft::Timer),
+    /// A client heard no answer in time and tries again.
+    ClientRetry,
 }
 
 impl NodeState {
@@ -34,11 +42,24 @@ impl NodeState {
     }
 }
 
+/// Lifts a server's commands into the model's types.
+fn lift_commands(server_out: Out<Config>, o: &mut Out<ModelActor>) {
+    for command in server_out {
+        match command {
+            Command::Send(to, msg) => o.send(to, msg),
+            Command::SetTimer(t, range) => o.set_timer(ModelTimer::Server(t), range),
+            Command::CancelTimer(t) => o.cancel_timer(ModelTimer::Server(t)),
+            Command::Save(hard) => o.save(hard),
+            Command::ChooseRandom(key, choices) => o.choose_random(key, choices),
+        }
+    }
+}
+
 /// Runs a server handler and lifts its state and commands into the model's types.
 fn lift(
     state: &mut Cow<NodeState>,
     o: &mut Out<ModelActor>,
-    f: impl FnOnce(&mut Cow<ServerState>, &mut Out<Server>),
+    f: impl FnOnce(&mut Cow<ServerState>, &mut Out<Config>),
 ) {
     let NodeState::Server(server_state) = &**state else {
         unreachable!("server actor with client state")
@@ -46,7 +67,7 @@ fn lift(
     let mut server_state = Cow::Borrowed(server_state);
     let mut server_out = Out::new();
     f(&mut server_state, &mut server_out);
-    o.append(&mut server_out);
+    lift_commands(server_out, o);
     if let Cow::Owned(next) = server_state {
         *state = Cow::Owned(NodeState::Server(next));
     }
@@ -55,9 +76,9 @@ fn lift(
 impl Actor for ModelActor {
     type Msg = Msg;
     type State = NodeState;
-    type Timer = Timer;
+    type Timer = ModelTimer;
     type Random = ();
-    type Storage = Storage;
+    type Storage = HardState;
 
     fn name(&self) -> String {
         match self {
@@ -66,12 +87,12 @@ impl Actor for ModelActor {
         }
     }
 
-    fn on_start(&self, id: Id, storage: &Option<Storage>, o: &mut Out<Self>) -> NodeState {
+    fn on_start(&self, id: Id, storage: &Option<HardState>, o: &mut Out<Self>) -> NodeState {
         match self {
             ModelActor::Server(server) => {
                 let mut server_out = Out::new();
                 let state = server.on_start(id, storage, &mut server_out);
-                o.append(&mut server_out);
+                lift_commands(server_out, o);
                 NodeState::Server(state)
             }
             ModelActor::Client(client) => NodeState::Client(client.on_start(id, o)),
@@ -95,12 +116,18 @@ impl Actor for ModelActor {
         }
     }
 
-    fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
-        match self {
-            ModelActor::Server(server) => {
-                lift(state, o, |s, so| server.on_timeout(id, s, timer, so))
+    fn on_timeout(
+        &self,
+        id: Id,
+        state: &mut Cow<NodeState>,
+        timer: &ModelTimer,
+        o: &mut Out<Self>,
+    ) {
+        match (self, timer) {
+            (ModelActor::Server(server), ModelTimer::Server(t)) => {
+                lift(state, o, |s, so| server.on_timeout(id, s, t, so))
             }
-            ModelActor::Client(client) => {
+            (ModelActor::Client(client), ModelTimer::ClientRetry) => {
                 let NodeState::Client(cs) = &**state else {
                     return;
                 };
@@ -108,6 +135,7 @@ impl Actor for ModelActor {
                     *state = Cow::Owned(NodeState::Client(next));
                 }
             }
+            _ => {}
         }
     }
 }

@@ -3,7 +3,8 @@
 //! sends it again, a bounded number of times. A retry goes to every server, so that no server
 //! is special and the checker can treat servers as interchangeable (symmetry).
 
-use crate::raft::{ClientId, Msg, Op, Reply, Timer};
+use super::actor::ModelTimer;
+use crate::raft::{ClientId, Msg, Op, Reply};
 use serde::Serialize;
 use stateright::actor::{Id, Out, model_timeout};
 
@@ -52,7 +53,7 @@ impl ModelClient {
             };
         }
         o.send(target, self.request(id, 1));
-        o.set_timer(Timer::ClientRetry, model_timeout());
+        o.set_timer(ModelTimer::ClientRetry, model_timeout());
         ClientState {
             seq: 1,
             awaiting: true,
@@ -82,7 +83,7 @@ impl ModelClient {
                     o.send(next.target, self.request(id, next.seq));
                 } else {
                     next.awaiting = false;
-                    o.cancel_timer(Timer::ClientRetry);
+                    o.cancel_timer(ModelTimer::ClientRetry);
                 }
             }
             Reply::NotLeader { leader_hint } => {
@@ -112,7 +113,7 @@ impl ModelClient {
         let mut next = state.clone();
         next.retries += 1;
         o.broadcast(&self.servers, &self.request(id, next.seq));
-        o.set_timer(Timer::ClientRetry, model_timeout());
+        o.set_timer(ModelTimer::ClientRetry, model_timeout());
         Some(next)
     }
 }

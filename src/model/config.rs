@@ -5,7 +5,7 @@ use super::State;
 use super::actor::{ModelActor, NodeState};
 use super::client::ModelClient;
 use super::history::History;
-use crate::raft::{Mutant, Op, Server};
+use crate::raft::{Config, Mutant, Op};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{ActorModel, Id, LossyNetwork, Network, model_timeout};
 use std::fmt;
@@ -144,7 +144,7 @@ impl ModelCfg {
     }
 
     pub fn actor_model(&self) -> ActorModel<ModelActor, ModelCfg, History> {
-        let server = Server {
+        let server = Config {
             servers: self.server_ids(),
             election_timeout: model_timeout(),
             heartbeat: model_timeout().start,
@@ -192,7 +192,7 @@ impl ModelCfg {
                 .zip(&state.crashed)
                 .all(|(a, &crashed)| match &**a {
                     NodeState::Server(s) => {
-                        s.current_term <= self.max_term && s.log.len() <= self.max_log_len
+                        s.current_term() <= self.max_term && s.log().len() <= self.max_log_len
                     }
                     NodeState::Client(_) => !crashed,
                 })

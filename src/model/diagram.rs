@@ -106,7 +106,7 @@ fn properties(model: &RaftModel, st: &State, c: &mut Canvas) {
 
 fn role_class(s: &ServerState) -> &'static str {
     match s.role {
-        Role::Leader { .. } => "rr-leader",
+        Role::Leader => "rr-leader",
         Role::Candidate { .. } => "rr-candidate",
         Role::Follower { .. } => "rr-follower",
     }
@@ -127,10 +127,11 @@ fn servers_grid(model: &RaftModel, st: &State, c: &mut Canvas) {
     let facts: Vec<String> = rows
         .iter()
         .map(|(_, s)| {
-            let voted = s.voted_for.map_or("-".into(), |v| story::node(cfg, v));
+            let voted = s.hard.voted_for.map_or("-".into(), |v| story::node(cfg, v));
             format!(
                 "term {}  voted {voted:2}  commit {}",
-                s.current_term, s.commit_index
+                s.current_term(),
+                s.commit_index
             )
         })
         .collect();
@@ -138,7 +139,7 @@ fn servers_grid(model: &RaftModel, st: &State, c: &mut Canvas) {
     let cell_chars = servers(st)
         .iter()
         .flat_map(|s| {
-            s.log
+            s.log()
                 .iter()
                 .enumerate()
                 .map(|(k, e)| story::entry(k as u64 + 1, e).len())
@@ -162,7 +163,7 @@ fn servers_grid(model: &RaftModel, st: &State, c: &mut Canvas) {
         );
         c.put(role_x, y, &format!("{}{dim}", role_class(s)), role);
         c.put(facts_x, y, &format!("rr-text{dim}"), facts);
-        for (k, e) in s.log.iter().enumerate() {
+        for (k, e) in s.log().iter().enumerate() {
             let index = k as u64 + 1;
             let x = log_x + k * (cell_w + 4);
             let state = if index <= s.commit_index {
@@ -180,11 +181,11 @@ fn servers_grid(model: &RaftModel, st: &State, c: &mut Canvas) {
             c.put(x + 5, y, "rr-entry", &story::entry(index, e));
             c.widen(x + cell_w);
         }
-        if s.log.is_empty() {
+        if s.log().is_empty() {
             c.put(log_x, y, "rr-dim", "(empty log)");
         }
         if crashed {
-            let x = log_x + s.log.len().max(1) * (cell_w + 4) + 6;
+            let x = log_x + s.log().len().max(1) * (cell_w + 4) + 6;
             c.put(
                 x,
                 y,
@@ -192,13 +193,14 @@ fn servers_grid(model: &RaftModel, st: &State, c: &mut Canvas) {
                 "crashed: restarts from its saved term, vote and log",
             );
         }
-        if let Role::Leader { progress } = &s.role {
-            let parts: Vec<String> = progress
+        if s.is_leader() {
+            let parts: Vec<String> = s
+                .progress
                 .iter()
                 .map(|(id, p)| {
                     format!(
                         "{} next {} match {}",
-                        story::node(cfg, *id),
+                        story::node(cfg, id),
                         p.next_index,
                         p.match_index
                     )

@@ -7,17 +7,20 @@
 //! stateright keeps only to tell apart deliveries that change nothing.
 
 pub mod actor;
+pub mod check;
 pub mod client;
 pub mod config;
 pub mod diagram;
+pub mod file;
 pub mod history;
+pub mod mutants;
 pub mod properties;
 pub mod shorten;
 pub mod story;
 pub mod symmetry;
 pub mod walk;
 
-pub use actor::{ModelActor, NodeState};
+pub use actor::{ModelActor, ModelTimer, NodeState};
 pub use config::ModelCfg;
 pub use history::History;
 
@@ -26,7 +29,7 @@ use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, Id, Netwo
 use stateright::{Model, Path, Property};
 
 pub type State = ActorModelState<ModelActor, History>;
-pub type Action = ActorModelAction<Msg, Timer, ()>;
+pub type Action = ActorModelAction<Msg, ModelTimer, ()>;
 
 pub struct RaftModel {
     pub cfg: ModelCfg,
@@ -109,11 +112,11 @@ impl RaftModel {
             ActorModelAction::Crash(_) => {
                 last.history.crashes.saturating_add(1) > self.cfg.max_crash_events
             }
-            ActorModelAction::Timeout(id, timer) => {
+            ActorModelAction::Timeout(id, ModelTimer::Server(timer)) => {
                 let i = usize::from(*id);
                 match (&self.actors.actors[i], last.actor_states[i].as_server()) {
                     (ModelActor::Server(server), Some(s)) => {
-                        server.term_after_timeout(s, timer) > self.cfg.max_term
+                        server.term_after_timeout(s, *timer) > self.cfg.max_term
                     }
                     _ => false,
                 }
@@ -169,7 +172,12 @@ impl Model for RaftModel {
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
         self.actors.actions(state, actions);
         if !self.cfg.heartbeats {
-            actions.retain(|a| !matches!(a, ActorModelAction::Timeout(_, Timer::Heartbeat)));
+            actions.retain(|a| {
+                !matches!(
+                    a,
+                    ActorModelAction::Timeout(_, ModelTimer::Server(Timer::Heartbeat))
+                )
+            });
         }
     }
 

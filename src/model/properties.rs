@@ -6,7 +6,7 @@
 
 use super::history::KvSpec;
 use super::{ModelCfg, RaftModel, State};
-use crate::raft::{Index, Log, Op, Role, ServerState};
+use crate::raft::{Index, Log, Op, ServerState};
 use stateright::Property;
 use stateright::actor::Id;
 use stateright::semantics::LinearizabilityTester;
@@ -139,7 +139,7 @@ pub fn election_safety(servers: &[&ServerState]) -> bool {
     let mut leader_terms: Vec<_> = servers
         .iter()
         .filter(|s| s.is_leader())
-        .map(|s| s.current_term)
+        .map(|s| s.current_term())
         .collect();
     leader_terms.sort_unstable();
     leader_terms.windows(2).all(|w| w[0] != w[1])
@@ -148,22 +148,21 @@ pub fn election_safety(servers: &[&ServerState]) -> bool {
 /// Leader Append-Only, over one step: a leader never overwrites or deletes entries in its log;
 /// it only appends new entries (§5.3). `before` and `after` are one server's states.
 pub fn leader_append_only(before: &ServerState, after: &ServerState) -> bool {
-    let same_reign = matches!(before.role, Role::Leader { .. })
-        && matches!(after.role, Role::Leader { .. })
-        && before.current_term == after.current_term;
-    !same_reign || is_prefix(&before.log, &after.log, before.log.last_index())
+    let same_reign =
+        before.is_leader() && after.is_leader() && before.current_term() == after.current_term();
+    !same_reign || is_prefix(before.log(), after.log(), before.log().last_index())
 }
 
 /// Log Matching: if two logs contain an entry with the same index and term, then the logs are
 /// identical in all entries up through the given index (§5.3).
 pub fn log_matching(servers: &[&ServerState]) -> bool {
     pairs(servers).all(|(a, b)| {
-        let shared = a.log.last_index().min(b.log.last_index());
+        let shared = a.log().last_index().min(b.log().last_index());
         match (1..=shared)
             .rev()
-            .find(|&i| a.log.term_at(i) == b.log.term_at(i))
+            .find(|&i| a.log().term_at(i) == b.log().term_at(i))
         {
-            Some(i) => is_prefix(&a.log, &b.log, i),
+            Some(i) => is_prefix(a.log(), b.log(), i),
             None => true,
         }
     })
@@ -177,8 +176,8 @@ pub fn leader_completeness(servers: &[&ServerState]) -> bool {
     servers.iter().filter(|l| l.is_leader()).all(|leader| {
         servers
             .iter()
-            .filter(|s| s.current_term < leader.current_term)
-            .all(|s| is_prefix(&s.log, &leader.log, s.commit_index))
+            .filter(|s| s.current_term() < leader.current_term())
+            .all(|s| is_prefix(s.log(), leader.log(), s.commit_index))
     })
 }
 
@@ -186,10 +185,12 @@ pub fn leader_completeness(servers: &[&ServerState]) -> bool {
 /// machine, no other server will ever apply a different log entry for the same index (§5.4.3).
 /// Also: what a server has applied is in its log.
 pub fn state_machine_safety(servers: &[&ServerState]) -> bool {
-    servers.iter().all(|s| s.commit_index <= s.log.last_index())
+    servers
+        .iter()
+        .all(|s| s.commit_index <= s.log().last_index())
         && pairs(servers).all(|(a, b)| {
             let both = a.commit_index.min(b.commit_index);
-            is_prefix(&a.log, &b.log, both)
+            is_prefix(a.log(), b.log(), both)
         })
 }
 

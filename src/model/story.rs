@@ -3,7 +3,7 @@
 
 use super::client::ClientState;
 use super::config::ModelCfg;
-use super::{Action, NodeState, State};
+use super::{Action, ModelTimer, NodeState, State};
 use crate::raft::{Command, Entry, Log, Msg, Op, OpResult, Reply, Role, ServerState, Timer};
 use stateright::actor::{ActorModelAction, Id, Network};
 use std::collections::BTreeMap;
@@ -136,11 +136,13 @@ pub fn action(cfg: &ModelCfg, a: &Action) -> String {
                 msg(cfg, &env.msg)
             )
         }
-        ActorModelAction::Timeout(id, Timer::Election) => {
+        ActorModelAction::Timeout(id, ModelTimer::Server(Timer::Election)) => {
             format!("{} election timeout", node(cfg, *id))
         }
-        ActorModelAction::Timeout(id, Timer::Heartbeat) => format!("{} heartbeat", node(cfg, *id)),
-        ActorModelAction::Timeout(id, Timer::ClientRetry) => {
+        ActorModelAction::Timeout(id, ModelTimer::Server(Timer::Heartbeat)) => {
+            format!("{} heartbeat", node(cfg, *id))
+        }
+        ActorModelAction::Timeout(id, ModelTimer::ClientRetry) => {
             format!("{} gives up waiting, retries", node(cfg, *id))
         }
         ActorModelAction::Crash(id) => format!("{} crashes", node(cfg, *id)),
@@ -160,13 +162,14 @@ pub fn role(cfg: &ModelCfg, s: &ServerState) -> String {
             let v: Vec<String> = votes.iter().map(|&id| node(cfg, id)).collect();
             format!("Candidate (votes {})", v.join(","))
         }
-        Role::Leader { .. } => "Leader".into(),
+        Role::Leader => "Leader".into(),
     }
 }
 
 /// One line per server: role, term, vote, log and commit point.
 pub fn server_line(cfg: &ModelCfg, id: Id, s: &ServerState, crashed: bool) -> String {
     let voted = s
+        .hard
         .voted_for
         .map(|v| node(cfg, v))
         .unwrap_or_else(|| "-".into());
@@ -175,10 +178,10 @@ pub fn server_line(cfg: &ModelCfg, id: Id, s: &ServerState, crashed: bool) -> St
         node(cfg, id),
         if crashed { " (crashed)" } else { "" },
         role(cfg, s),
-        s.current_term,
+        s.current_term(),
         voted,
         s.commit_index,
-        log(&s.log)
+        log(s.log())
     )
 }
 
@@ -299,18 +302,18 @@ pub fn step(cfg: &ModelCfg, before: &State, a: &Action, after: &State) -> String
             changes.push(format!(
                 "becomes {} in term {}",
                 n.role.name().to_lowercase(),
-                n.current_term
+                n.current_term()
             ));
-        } else if b.current_term != n.current_term {
-            changes.push(format!("moves to term {}", n.current_term));
+        } else if b.current_term() != n.current_term() {
+            changes.push(format!("moves to term {}", n.current_term()));
         }
-        if b.voted_for != n.voted_for
-            && let Some(v) = n.voted_for
+        if b.hard.voted_for != n.hard.voted_for
+            && let Some(v) = n.hard.voted_for
         {
             changes.push(format!("votes for {}", node(cfg, v)));
         }
-        if b.log != n.log {
-            changes.push(format!("log {}", log(&n.log)));
+        if b.log() != n.log() {
+            changes.push(format!("log {}", log(n.log())));
         }
         if b.commit_index != n.commit_index {
             changes.push(format!("commit {}", n.commit_index));

@@ -3,8 +3,8 @@
 //! workload), so only servers are permuted.
 
 use super::client::ClientState;
-use super::{NodeState, State};
-use crate::raft::{Log, Msg, Reply, Role, ServerState, Storage, Timer};
+use super::{ModelTimer, NodeState, State};
+use crate::raft::{HardState, Log, Msg, Reply, Role, ServerState, Timer, Tracker};
 use stateright::actor::{ActorModelState, Id};
 use stateright::util::DenseNatMap;
 use stateright::{Rewrite, RewritePlan};
@@ -178,10 +178,11 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
     let role = match &server.role {
         Role::Follower { leader } => (0, usize::from(leader.is_some()), Vec::new()),
         Role::Candidate { votes } => (1, votes.len(), Vec::new()),
-        Role::Leader { progress } => {
-            let mut p: Vec<(u64, u64)> = progress
-                .values()
-                .map(|p| (p.next_index, p.match_index))
+        Role::Leader => {
+            let mut p: Vec<(u64, u64)> = server
+                .progress
+                .iter()
+                .map(|(_, p)| (p.next_index, p.match_index))
                 .collect();
             p.sort_unstable();
             (2, p.len(), p)
@@ -189,17 +190,17 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
     };
     let timers = state.timers_set[i].iter().fold(0u8, |bits, t| {
         bits | match t {
-            Timer::Election => 1,
-            Timer::Heartbeat => 2,
-            Timer::ClientRetry => 4,
+            ModelTimer::Server(Timer::Election) => 1,
+            ModelTimer::Server(Timer::Heartbeat) => 2,
+            ModelTimer::ClientRetry => 4,
         }
     });
     Signature {
-        term: server.current_term,
+        term: server.current_term(),
         role,
-        voted: voted(server.voted_for),
+        voted: voted(server.hard.voted_for),
         commit_index: server.commit_index,
-        log: &server.log,
+        log: server.log(),
         crashed: state.crashed[i],
         timers,
         stored: state.actor_storages[i]
@@ -230,11 +231,10 @@ impl Rewrite<Id> for ClientState {
 impl Rewrite<Id> for ServerState {
     fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
         ServerState {
-            current_term: self.current_term,
-            voted_for: self.voted_for.rewrite(plan),
-            log: self.log.rewrite(plan),
+            hard: self.hard.rewrite(plan),
             commit_index: self.commit_index,
             role: self.role.rewrite(plan),
+            progress: self.progress.rewrite(plan),
             kv: self.kv.clone(),
         }
     }
@@ -249,19 +249,24 @@ impl Rewrite<Id> for Role {
             Role::Candidate { votes } => Role::Candidate {
                 votes: votes.rewrite(plan),
             },
-            Role::Leader { progress } => Role::Leader {
-                progress: progress
-                    .iter()
-                    .map(|(id, p)| (id.rewrite(plan), *p))
-                    .collect(),
-            },
+            Role::Leader => Role::Leader,
         }
     }
 }
 
-impl Rewrite<Id> for Storage {
+impl Rewrite<Id> for Tracker {
     fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
-        Storage {
+        let mut renamed = Tracker::default();
+        for (id, p) in self.iter() {
+            renamed.insert(id.rewrite(plan), p);
+        }
+        renamed
+    }
+}
+
+impl Rewrite<Id> for HardState {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        HardState {
             current_term: self.current_term,
             voted_for: self.voted_for.rewrite(plan),
             log: self.log.rewrite(plan),
@@ -353,7 +358,7 @@ mod tests {
         for seed in 0..40 {
             for (_, state) in walk::random_walk(&model, seed, 40) {
                 for server in state.actor_states.iter().filter_map(|a| a.as_server()) {
-                    for entry in server.log.iter() {
+                    for entry in server.log().iter() {
                         if let crate::raft::Command::Client { reply_to, .. } = &entry.command {
                             assert!(!cfg.is_server(*reply_to));
                         }

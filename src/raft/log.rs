@@ -132,6 +132,15 @@ impl Log {
         changed
     }
 
+    /// Whether appending `entries` after `prev_index` would change the log: some entry is new
+    /// or conflicts with the one at its index.
+    pub fn would_change(&self, prev_index: Index, entries: &[Entry]) -> bool {
+        entries
+            .iter()
+            .enumerate()
+            .any(|(k, e)| self.term_at(prev_index + 1 + k as Index) != Some(e.term))
+    }
+
     /// Keeps entries `1..=index` and drops the rest.
     pub fn truncate_after(&mut self, index: Index) {
         self.entries.truncate(index as usize);

@@ -1,15 +1,37 @@
-//! The Raft protocol: pure, deterministic, and the same code under the model checker and over UDP.
+//! The Raft protocol: pure, deterministic, and the same code under the model checker and over
+//! UDP. No sockets, clocks, files or randomness: inputs are messages and timers, outputs are
+//! [`Effect`]s.
+//!
+//! - [`types`], [`log`], [`message`]: the vocabulary, the log, the RPCs.
+//! - [`state`]: what a server holds; [`config`]: what it is configured with.
+//! - [`server`]: `start` and `step`, and the stateright `Actor`; the handlers are in
+//!   `election.rs`, `replication.rs` and `clients.rs`, the role changes in `step.rs`.
+//! - [`rules`]: Figure 2's decisions, one function each; [`mutant`]: the broken variants
+//!   that check the checker.
+//! - [`progress`]: nextIndex/matchIndex per follower and the quorum arithmetic.
 
+mod clients;
+pub mod config;
+mod election;
 pub mod log;
 pub mod message;
 pub mod mutant;
 pub mod progress;
+mod replication;
+pub mod rules;
 pub mod server;
+pub mod state;
+pub mod step;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
+pub use config::{Config, Timer};
 pub use log::Log;
 pub use message::{Conflict, Msg, Reply, Status};
 pub use mutant::Mutant;
-pub use progress::Progress;
-pub use server::{Role, Server, ServerState, Storage, Timer};
+pub use progress::{Progress, Tracker};
+pub use state::{HardState, Role, ServerState};
+pub use step::{Effect, Input};
 pub use types::{ClientId, Command, Entry, Index, LogId, Op, OpResult, Term};

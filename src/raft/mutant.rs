@@ -1,6 +1,6 @@
-//! Deliberately broken variants of the protocol. Each is consulted at exactly one decision, and
-//! the model checker must catch each with a counterexample for the property it names. A check
-//! that cannot fail proves nothing.
+//! Deliberately broken variants of the protocol, for checking the checker: a check that cannot
+//! fail proves nothing. Each is consulted at exactly one decision, in `rules.rs`, beside the
+//! rule it breaks; the model (`model::mutants`) says which property must catch it, and where.
 
 use serde::Serialize;
 use std::fmt;
@@ -58,23 +58,6 @@ impl Mutant {
             Mutant::SkipPrevLogTermCheck => "skip-prev-log-term-check",
             Mutant::LeaderTruncatesOnReject => "leader-truncates-on-reject",
             Mutant::CommitIndexRegresses => "commit-index-regresses",
-        }
-    }
-
-    /// The always-property this mutant is expected to break.
-    pub fn breaks(self) -> &'static str {
-        use crate::model::properties as p;
-        match self {
-            Mutant::CommitOldTerm => p::LEADER_COMPLETENESS,
-            Mutant::ForgetVoteOnRestart => p::ELECTION_SAFETY,
-            Mutant::VoteWithoutLogCheck => p::LEADER_COMPLETENESS,
-            Mutant::TruncateOnStaleAppend => p::STATE_MACHINE_SAFETY,
-            Mutant::CountStaleVotes => p::ELECTION_SAFETY,
-            Mutant::LeaderCommitWithoutMin => p::STATE_MACHINE_SAFETY,
-            Mutant::StaleRead => p::LINEARIZABLE,
-            Mutant::SkipPrevLogTermCheck => p::LOG_MATCHING,
-            Mutant::LeaderTruncatesOnReject => p::LEADER_APPEND_ONLY,
-            Mutant::CommitIndexRegresses => p::COMMIT_INDEX_MONOTONIC,
         }
     }
 

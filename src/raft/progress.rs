@@ -3,6 +3,8 @@
 
 use super::types::Index;
 use serde::{Deserialize, Serialize};
+use stateright::actor::Id;
+use std::collections::BTreeMap;
 
 /// Replication progress of one follower.
 ///
@@ -41,6 +43,57 @@ impl Progress {
     /// The follower rejected; retry from `hint`, never below what it is known to hold.
     pub fn on_reject(&mut self, hint: Index) {
         self.next_index = hint.max(self.match_index + 1).max(1);
+    }
+}
+
+/// A leader's progress for every other server. Empty while the server does not lead: it is
+/// created by `become_leader` (Figure 2: reinitialised after each election) and dropped on
+/// stepping down.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Tracker {
+    progress: BTreeMap<Id, Progress>,
+}
+
+impl Tracker {
+    /// A new leader's tracker: every peer at `Progress::new(last_index)`.
+    pub fn new(peers: impl IntoIterator<Item = Id>, last_index: Index) -> Self {
+        Self {
+            progress: peers
+                .into_iter()
+                .map(|p| (p, Progress::new(last_index)))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.progress.is_empty()
+    }
+
+    pub fn get(&self, peer: Id) -> Option<Progress> {
+        self.progress.get(&peer).copied()
+    }
+
+    /// Adds (or replaces) `peer`'s progress.
+    pub fn insert(&mut self, peer: Id, progress: Progress) {
+        self.progress.insert(peer, progress);
+    }
+
+    /// Replaces `peer`'s progress; a peer the tracker does not know is ignored.
+    pub fn set(&mut self, peer: Id, progress: Progress) {
+        if let Some(p) = self.progress.get_mut(&peer) {
+            *p = progress;
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Id, Progress)> + '_ {
+        self.progress.iter().map(|(&id, &p)| (id, p))
+    }
+
+    /// The highest index held by a majority, the leader's own log counted as `own_last`.
+    pub fn quorum_index(&self, own_last: Index) -> Index {
+        let mut matches: Vec<Index> = self.progress.values().map(|p| p.match_index).collect();
+        matches.push(own_last);
+        quorum_index(matches)
     }
 }
 

@@ -1,5 +1,6 @@
-//! The vocabulary of the protocol: terms, indexes, log entries and the client operations they carry.
+//! The vocabulary of the protocol: terms, indexes and log entries.
 
+pub use crate::kv::{ClientId, Op, OpResult};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 
@@ -7,8 +8,6 @@ use stateright::actor::Id;
 pub type Term = u64;
 /// A 1-based log index; index 0 is the empty position before the first entry.
 pub type Index = u64;
-/// A client's stable identity, chosen by the client and kept across retries.
-pub type ClientId = u64;
 
 /// A position in the log, named by the term that wrote it and its index.
 #[derive(
@@ -17,25 +16,6 @@ pub type ClientId = u64;
 pub struct LogId {
     pub term: Term,
     pub index: Index,
-}
-
-/// An operation on the replicated key-value store.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Op {
-    Put { key: String, value: String },
-    Get { key: String },
-    Delete { key: String },
-}
-
-/// What an applied operation returns.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "result", content = "value", rename_all = "snake_case")]
-pub enum OpResult {
-    /// A `Put` or `Delete` took effect.
-    Done,
-    /// A `Get` read this value (`None`: the key is absent).
-    Value(Option<String>),
 }
 
 /// What a log entry asks the state machine to do.

@@ -8,57 +8,33 @@
 
 use super::wire;
 use crate::raft::{ClientId, Msg, Op, OpResult, Reply, Status};
-use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// Why an operation did not complete.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// No committed answer within the timeout: no quorum, or no leader reachable. The
     /// operation may still take effect later.
+    #[error(
+        "no quorum: not committed within {} ms ({attempts} attempts; last: {last}); \
+         the operation may or may not take effect",
+        timeout.as_millis()
+    )]
     Timeout {
         timeout: Duration,
         attempts: u32,
         last: String,
     },
     /// The request would exceed the largest datagram a node accepts.
-    TooLarge {
-        size: usize,
-    },
-    Io(io::Error),
-}
-
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientError::Timeout {
-                timeout,
-                attempts,
-                last,
-            } => write!(
-                f,
-                "no quorum: not committed within {} ms ({attempts} attempts; last: {last}); \
-                 the operation may or may not take effect",
-                timeout.as_millis()
-            ),
-            ClientError::TooLarge { size } => write!(
-                f,
-                "request of {size} bytes exceeds the limit of {} bytes",
-                wire::MAX_CLIENT_REQUEST
-            ),
-            ClientError::Io(e) => write!(f, "network error: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ClientError {}
-
-impl From<io::Error> for ClientError {
-    fn from(e: io::Error) -> Self {
-        ClientError::Io(e)
-    }
+    #[error(
+        "request of {size} bytes exceeds the limit of {} bytes",
+        wire::MAX_CLIENT_REQUEST
+    )]
+    TooLarge { size: usize },
+    #[error("network error: {0}")]
+    Io(#[from] io::Error),
 }
 
 pub struct Client {

@@ -11,8 +11,8 @@
 //! durable ("persist before you speak"). A lost wake-up costs nothing but time: every event the
 //! node handles releases whatever has become durable.
 
-use super::storage::Encoder;
-use crate::raft::{Index, Storage, Term};
+use super::wal::Encoder;
+use crate::raft::{HardState, Index, Term};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
@@ -141,7 +141,7 @@ pub struct Committer {
 
 impl Committer {
     /// `recovered` is the state already durable on disk.
-    pub fn new(shared: Arc<Shared>, recovered: &Storage) -> Self {
+    pub fn new(shared: Arc<Shared>, recovered: &HardState) -> Self {
         Self {
             shared,
             encoder: Encoder::new(recovered),
@@ -154,7 +154,7 @@ impl Committer {
     }
 
     /// Queues the record for `storage`, if anything changed.
-    pub fn save(&mut self, storage: &Storage) {
+    pub fn save(&mut self, storage: &HardState) {
         let Some(encoded) = self.encoder.encode(storage) else {
             return;
         };

@@ -3,7 +3,7 @@
 //! and provides the client library that finds the leader and retries.
 //!
 //! - [`wire`]: the datagram codec (JSON, one message per datagram) and its size limits.
-//! - [`storage`]: the checksummed write-ahead log and its recovery.
+//! - [`wal`]: the checksummed write-ahead log and its recovery.
 //! - [`commit`]: group commit, one fsync for many saves, on a thread of its own.
 //! - [`node`]: the wrapper actor that persists `Save`s itself, and the spawn wiring.
 //! - [`outbox`]: messages wait for the records they depend on; batches leave merged.
@@ -15,5 +15,5 @@ pub mod commit;
 pub mod loadgen;
 pub mod node;
 pub mod outbox;
-pub mod storage;
+pub mod wal;
 pub mod wire;

@@ -1,6 +1,6 @@
-//! A node: the protocol's [`Server`], unchanged, hosted by `stateright::actor::spawn` over UDP.
+//! A node: the protocol's [`Config`], unchanged, hosted by `stateright::actor::spawn` over UDP.
 //!
-//! [`Node`] wraps the server as an actor whose own `Storage` is `()`, so spawn never writes its
+//! [`Node`] wraps the server as an actor whose own `HardState` is `()`, so spawn never writes its
 //! `<addr>.storage` file (rewritten in place, unsynced) and never starts a server empty because
 //! that file did not parse. Instead:
 //! - `on_start` hands the server the state recovered from `--data-dir` before spawn ran (a store
@@ -14,9 +14,9 @@
 
 use super::commit::{self, Committer, Shared};
 use super::outbox::{Outbox, Snapshot};
-use super::storage;
+use super::wal::{self, WalError};
 use super::wire;
-use crate::raft::{Msg, Server, ServerState, Storage, Timer};
+use crate::raft::{Config, HardState, Msg, ServerState, Timer};
 use stateright::actor::{Actor, Command, Id, Out};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -24,6 +24,29 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Why a node cannot start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("{0}")]
+    BadConfig(String),
+    #[error("cannot listen on {addr}: address already in use")]
+    PortInUse { addr: SocketAddrV4 },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddrV4,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("cannot {what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("a node stopped: {0}")]
+    Stopped(String),
+}
 
 /// Everything needed to run one server.
 #[derive(Clone, Debug)]
@@ -43,8 +66,8 @@ impl NodeConfig {
         self.peers[self.index]
     }
 
-    fn server(&self) -> Server {
-        Server {
+    fn server(&self) -> Config {
+        Config {
             servers: self.peers.iter().map(|&a| Id::from(a)).collect(),
             election_timeout: self.election_timeout..self.election_timeout * 2,
             heartbeat: self.heartbeat,
@@ -53,16 +76,18 @@ impl NodeConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NodeError> {
         if self.index >= self.peers.len() {
-            return Err(format!(
+            return Err(NodeError::BadConfig(format!(
                 "--id {} is out of range: --peers lists {} addresses",
                 self.index,
                 self.peers.len()
-            ));
+            )));
         }
         if self.heartbeat.is_zero() || self.heartbeat >= self.election_timeout {
-            return Err("--heartbeat-ms must be above 0 and below --election-timeout-ms".into());
+            return Err(NodeError::BadConfig(
+                "--heartbeat-ms must be above 0 and below --election-timeout-ms".into(),
+            ));
         }
         Ok(())
     }
@@ -71,7 +96,7 @@ impl NodeConfig {
 /// The wrapper actor. Runtime bookkeeping lives in a `RefCell` because spawn runs each actor
 /// on its own thread and hands handlers `&self`; the protocol state stays in `ServerState`.
 pub struct Node {
-    server: Server,
+    server: Config,
     addr: SocketAddrV4,
     rt: RefCell<Runtime>,
 }
@@ -79,7 +104,7 @@ pub struct Node {
 struct Runtime {
     committer: Committer,
     /// The recovered storage, until `on_start` hands it to the server.
-    recovered: Option<Storage>,
+    recovered: Option<HardState>,
     /// Messages waiting for their records to be durable.
     outbox: Outbox,
     /// The syncer's socket: a datagram from it means "more is durable".
@@ -88,15 +113,18 @@ struct Runtime {
 
 /// Recovers a node's storage, starts its syncer and builds its actor. A port already in use
 /// or a store that cannot be read is an error here, before anything listens.
-pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), String> {
+pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
     cfg.validate()?;
     let addr = cfg.addr();
-    drop(UdpSocket::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
-    let opened = storage::open(&cfg.data_dir, addr)?;
+    drop(UdpSocket::bind(addr).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AddrInUse => NodeError::PortInUse { addr },
+        _ => NodeError::Listen { addr, source },
+    })?);
+    let opened = wal::open(&cfg.data_dir, addr)?;
     if let Some((bytes, at)) = opened.repaired {
         log::warn!(
             "{addr}: cut a torn tail of {bytes} bytes at byte {at} of {}",
-            cfg.data_dir.join(storage::WAL_FILE).display()
+            cfg.data_dir.join(wal::WAL_FILE).display()
         );
     }
     let local = if addr.ip().is_unspecified() {
@@ -104,16 +132,20 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), String> {
     } else {
         *addr.ip()
     };
-    let wake = UdpSocket::bind(SocketAddrV4::new(local, 0))
-        .map_err(|e| format!("cannot open the wake-up socket: {e}"))?;
-    let wake_id = match wake.local_addr() {
-        Ok(SocketAddr::V4(a)) => Id::from(a),
-        other => return Err(format!("unexpected wake-up socket address {other:?}")),
+    let io = |what| move |source| NodeError::Io { what, source };
+    let wake =
+        UdpSocket::bind(SocketAddrV4::new(local, 0)).map_err(io("open the wake-up socket"))?;
+    let wake_id = match wake
+        .local_addr()
+        .map_err(io("read the wake-up socket's address"))?
+    {
+        SocketAddr::V4(a) => Id::from(a),
+        SocketAddr::V6(a) => unreachable!("bound to an IPv4 address, got {a}"),
     };
-    let path = cfg.data_dir.join(storage::WAL_FILE);
+    let path = cfg.data_dir.join(wal::WAL_FILE);
     let target = SocketAddrV4::new(local, addr.port());
-    let shared = commit::start(opened.file, path, wake, target)
-        .map_err(|e| format!("cannot start the fsync thread: {e}"))?;
+    let shared =
+        commit::start(opened.file, path, wake, target).map_err(io("start the fsync thread"))?;
     log::info!(
         "{addr}: recovered term {}, {} log entries from {} records",
         opened.storage.current_term,
@@ -134,7 +166,7 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), String> {
 }
 
 /// Runs the given servers in this process until a signal stops it.
-pub fn run(cfgs: &[NodeConfig]) -> Result<(), String> {
+pub fn run(cfgs: &[NodeConfig]) -> Result<(), NodeError> {
     let mut actors = Vec::new();
     let mut shared = Vec::new();
     for cfg in cfgs {
@@ -148,7 +180,10 @@ pub fn run(cfgs: &[NodeConfig]) -> Result<(), String> {
         log::info!("stopping on signal");
         std::process::exit(0);
     })
-    .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+    .map_err(|e| NodeError::Io {
+        what: "install the signal handler",
+        source: std::io::Error::other(e),
+    })?;
     stateright::actor::spawn(
         wire::encode,
         wire::decode,
@@ -162,7 +197,7 @@ pub fn run(cfgs: &[NodeConfig]) -> Result<(), String> {
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "unknown panic".into());
-        format!("a node stopped: {text}")
+        NodeError::Stopped(text)
     })
 }
 
@@ -177,10 +212,10 @@ impl Runtime {
 
     /// Carries out the server's commands: saves to the log, messages through the outbox,
     /// timers at once.
-    fn forward(&mut self, inner: Out<Server>, state: &ServerState, o: &mut Out<Node>) {
+    fn forward(&mut self, inner: Out<Config>, state: &ServerState, o: &mut Out<Node>) {
         self.release(o);
         let server = Snapshot {
-            current_term: state.current_term,
+            current_term: state.current_term(),
             commit_index: state.commit_index,
         };
         let mut now = Vec::new();
@@ -203,7 +238,7 @@ impl Runtime {
 
 impl Node {
     fn log_transition(&self, before: (&'static str, u64), state: &ServerState) {
-        let after = (state.role.name(), state.current_term);
+        let after = (state.role.name(), state.current_term());
         if after != before {
             log::info!("{}: {} in term {}", self.addr, after.0, after.1);
         }
@@ -239,7 +274,7 @@ impl Actor for Node {
             log::debug!("{}: ignoring a peer message from outsider {src}", self.addr);
             return rt.release(o);
         }
-        let before = (state.role.name(), state.current_term);
+        let before = (state.role.name(), state.current_term());
         let mut inner = Out::new();
         self.server.on_msg(id, state, src, msg, &mut inner);
         rt.forward(inner, state, o);
@@ -248,7 +283,7 @@ impl Actor for Node {
 
     fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
         let mut rt = self.rt.borrow_mut();
-        let before = (state.role.name(), state.current_term);
+        let before = (state.role.name(), state.current_term());
         let mut inner = Out::new();
         self.server.on_timeout(id, state, timer, &mut inner);
         rt.forward(inner, state, o);

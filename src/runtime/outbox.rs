@@ -197,7 +197,7 @@ fn success_ack(msg: &Msg) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::{Command, Entry, Log, Reply, Storage};
+    use crate::raft::{Command, Entry, HardState, Log, Reply};
     use crate::runtime::commit::Shared;
     use std::sync::Arc;
 
@@ -207,8 +207,8 @@ mod tests {
         (Committer::new(shared.clone(), &stored(5)), shared)
     }
 
-    fn stored(len: usize) -> Storage {
-        Storage {
+    fn stored(len: usize) -> HardState {
+        HardState {
             current_term: 2,
             voted_for: Some(Id::from(0)),
             log: Log::from_entries((0..len).map(|i| Entry {

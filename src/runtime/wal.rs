@@ -1,4 +1,4 @@
-//! Durable storage of a server's [`Storage`] (Figure 2, "Persistent state on all servers"): a
+//! Durable storage of a server's [`HardState`] (Figure 2, "Persistent state on all servers"): a
 //! write-ahead log of checksummed records in `--data-dir`.
 //!
 //! # File format
@@ -17,13 +17,47 @@
 //!   crash), with no valid frame after it. It was never synced, so nothing acknowledged depended
 //!   on it; it is cut off and the node starts from the records before it.
 
-use crate::raft::{Entry, Index, Log, Storage, Term};
+use crate::raft::{Entry, HardState, Index, Log, Term};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::SocketAddrV4;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a data directory cannot be used. Each case is its own variant so that callers (and
+/// tests) can tell a corrupt log from another node's directory.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is corrupt: {reason}; refusing to start", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{} belongs to node {owner}, not {node}; use that node's own directory",
+        path.display()
+    )]
+    OtherNode {
+        path: PathBuf,
+        owner: String,
+        node: SocketAddrV4,
+    },
+    #[error("{} is in use by another raftright process", path.display())]
+    Locked { path: PathBuf },
+    #[error("{} has format version {version}, which this build does not read", path.display())]
+    UnknownVersion { path: PathBuf, version: u32 },
+}
+
+/// Why the records do not replay (before the file's path is known to the error).
+enum ReplayError {
+    Corrupt(String),
+    OtherNode(String),
+    UnknownVersion(u32),
+}
 
 pub const WAL_FILE: &str = "raft.wal";
 const MAGIC: [u8; 4] = *b"RRw1";
@@ -112,7 +146,7 @@ fn valid_frame_after(bytes: &[u8], from: usize) -> bool {
 pub struct Opened {
     pub file: File,
     /// The state the records describe.
-    pub storage: Storage,
+    pub storage: HardState,
     /// Records read (the header included).
     pub records: usize,
     /// Set when a torn tail was cut off: how many bytes, at which offset.
@@ -121,12 +155,22 @@ pub struct Opened {
 
 /// Opens (creating if needed) the log of `node` in `dir`, recovers its state, and locks it
 /// against a second process. Errors are meant for the operator, and name the file.
-pub fn open(dir: &Path, node: SocketAddrV4) -> Result<Opened, String> {
+pub fn open(dir: &Path, node: SocketAddrV4) -> Result<Opened, WalError> {
     let dir_existed = dir.exists();
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WalError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(io("create data directory", dir))?;
     let path = dir.join(WAL_FILE);
-    let shown = path.display();
+    let corrupt = |reason: String| WalError::Corrupt {
+        path: path.clone(),
+        reason,
+    };
     let existed = path.exists();
     let mut file = OpenOptions::new()
         .read(true)
@@ -134,16 +178,13 @@ pub fn open(dir: &Path, node: SocketAddrV4) -> Result<Opened, String> {
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| format!("cannot open {shown}: {e}"))?;
+        .map_err(io("open", &path))?;
     file.try_lock().map_err(|e| match e {
-        std::fs::TryLockError::WouldBlock => {
-            format!("{shown} is in use by another raftright process")
-        }
-        std::fs::TryLockError::Error(e) => format!("cannot lock {shown}: {e}"),
+        std::fs::TryLockError::WouldBlock => WalError::Locked { path: path.clone() },
+        std::fs::TryLockError::Error(e) => io("lock", &path)(e),
     })?;
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    file.read_to_end(&mut bytes).map_err(io("read", &path))?;
 
     let mut payloads = Vec::new();
     let mut off = 0;
@@ -155,16 +196,14 @@ pub fn open(dir: &Path, node: SocketAddrV4) -> Result<Opened, String> {
                 off += size;
             }
             Frame::BadChecksum => {
-                return Err(format!(
-                    "{shown} is corrupt: checksum mismatch in the record at byte {off}; \
-                     refusing to start"
-                ));
+                return Err(corrupt(format!(
+                    "checksum mismatch in the record at byte {off}"
+                )));
             }
             Frame::Incomplete if valid_frame_after(&bytes, off) => {
-                return Err(format!(
-                    "{shown} is corrupt: damaged record at byte {off} followed by valid ones; \
-                     refusing to start"
-                ));
+                return Err(corrupt(format!(
+                    "damaged record at byte {off} followed by valid ones"
+                )));
             }
             Frame::Incomplete => {
                 repaired = Some(((bytes.len() - off) as u64, off as u64));
@@ -174,14 +213,24 @@ pub fn open(dir: &Path, node: SocketAddrV4) -> Result<Opened, String> {
     }
 
     let records = payloads.len();
-    let storage = replay(&payloads, node).map_err(|e| format!("{shown} is corrupt: {e}"))?;
+    let storage = replay(&payloads, node).map_err(|e| match e {
+        ReplayError::Corrupt(reason) => corrupt(reason),
+        ReplayError::OtherNode(owner) => WalError::OtherNode {
+            path: path.clone(),
+            owner,
+            node,
+        },
+        ReplayError::UnknownVersion(version) => WalError::UnknownVersion {
+            path: path.clone(),
+            version,
+        },
+    })?;
     if let Some((_, at)) = repaired {
         file.set_len(at)
             .and_then(|()| file.sync_all())
-            .map_err(|e| format!("cannot cut the torn tail of {shown}: {e}"))?;
+            .map_err(io("cut the torn tail of", &path))?;
     }
-    file.seek(SeekFrom::End(0))
-        .map_err(|e| format!("cannot seek in {shown}: {e}"))?;
+    file.seek(SeekFrom::End(0)).map_err(io("seek in", &path))?;
     if records == 0 {
         let header = serde_json::to_vec(&Record::Header {
             version: VERSION,
@@ -190,7 +239,7 @@ pub fn open(dir: &Path, node: SocketAddrV4) -> Result<Opened, String> {
         .expect("header encodes");
         file.write_all(&frame(&header))
             .and_then(|()| file.sync_all())
-            .map_err(|e| format!("cannot write {shown}: {e}"))?;
+            .map_err(io("write", &path))?;
         if !existed {
             // Make the new file's directory entry durable too, and the directory's own.
             let parent = dir
@@ -199,7 +248,7 @@ pub fn open(dir: &Path, node: SocketAddrV4) -> Result<Opened, String> {
             for d in std::iter::once(dir).chain(parent) {
                 File::open(d)
                     .and_then(|d| d.sync_all())
-                    .map_err(|e| format!("cannot sync directory {}: {e}", d.display()))?;
+                    .map_err(io("sync directory", d))?;
             }
         }
     }
@@ -212,28 +261,29 @@ pub fn open(dir: &Path, node: SocketAddrV4) -> Result<Opened, String> {
 }
 
 /// Rebuilds the storage from the records, checking that each fits what came before.
-fn replay(payloads: &[(usize, &[u8])], node: SocketAddrV4) -> Result<Storage, String> {
-    let mut storage = Storage::default();
+fn replay(payloads: &[(usize, &[u8])], node: SocketAddrV4) -> Result<HardState, ReplayError> {
+    let mut storage = HardState::default();
     let mut log: Vec<Entry> = Vec::new();
+    let corrupt = |reason: String| ReplayError::Corrupt(reason);
     for (i, (off, payload)) in payloads.iter().enumerate() {
         let record: Record = serde_json::from_slice(payload)
-            .map_err(|e| format!("the record at byte {off} does not decode: {e}"))?;
+            .map_err(|e| corrupt(format!("the record at byte {off} does not decode: {e}")))?;
         match record {
             Record::Header {
                 version,
                 node: owner,
             } if i == 0 => {
                 if version != VERSION {
-                    return Err(format!("unknown format version {version}"));
+                    return Err(ReplayError::UnknownVersion(version));
                 }
                 if owner != node.to_string() {
-                    return Err(format!(
-                        "it belongs to node {owner}, not {node}; use that node's own directory"
-                    ));
+                    return Err(ReplayError::OtherNode(owner));
                 }
             }
-            Record::Header { .. } => return Err(format!("a second header at byte {off}")),
-            Record::Save { .. } if i == 0 => return Err("it does not start with a header".into()),
+            Record::Header { .. } => return Err(corrupt(format!("a second header at byte {off}"))),
+            Record::Save { .. } if i == 0 => {
+                return Err(corrupt("it does not start with a header".into()));
+            }
             Record::Save {
                 term,
                 voted_for,
@@ -242,10 +292,10 @@ fn replay(payloads: &[(usize, &[u8])], node: SocketAddrV4) -> Result<Storage, St
             } => {
                 let keep = from.checked_sub(1).filter(|&k| k <= log.len() as Index);
                 let Some(keep) = keep else {
-                    return Err(format!(
+                    return Err(corrupt(format!(
                         "the record at byte {off} starts at index {from}, past the log's end {}",
                         log.len()
-                    ));
+                    )));
                 };
                 log.truncate(keep as usize);
                 log.extend(entries);
@@ -279,7 +329,7 @@ pub struct Encoded {
 }
 
 impl Encoder {
-    pub fn new(persisted: &Storage) -> Self {
+    pub fn new(persisted: &HardState) -> Self {
         Self {
             current_term: persisted.current_term,
             voted_for: persisted.voted_for,
@@ -290,7 +340,7 @@ impl Encoder {
     /// The record for `new`, or `None` when nothing changed. Only the changed suffix of the log
     /// is written: by Log Matching, logs that agree on the term at an index agree on every entry
     /// up to it, so the first difference is found walking back from the shorter end.
-    pub fn encode(&mut self, new: &Storage) -> Option<Encoded> {
+    pub fn encode(&mut self, new: &HardState) -> Option<Encoded> {
         let new_len = new.log.last_index();
         let mut keep = (self.terms.len() as Index).min(new_len);
         while keep > 0 && new.log.term_at(keep) != Some(self.terms[keep as usize - 1]) {
@@ -331,8 +381,8 @@ mod tests {
         SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4000)
     }
 
-    fn storage(term: Term, terms: &[Term]) -> Storage {
-        Storage {
+    fn storage(term: Term, terms: &[Term]) -> HardState {
+        HardState {
             current_term: term,
             voted_for: Some(Id::from(node())),
             log: Log::from_entries(terms.iter().map(|&term| Entry {
@@ -343,7 +393,7 @@ mod tests {
     }
 
     /// Encodes the saves into a fresh directory's log, as the runtime does.
-    fn write(dir: &Path, saves: &[Storage]) {
+    fn write(dir: &Path, saves: &[HardState]) {
         let mut opened = open(dir, node()).unwrap();
         let mut enc = Encoder::new(&opened.storage);
         for s in saves {
@@ -418,7 +468,7 @@ mod tests {
             bad[at] ^= 0x40;
             std::fs::write(wal(dir.path()), &bad).unwrap();
             match open(dir.path(), node()) {
-                Err(e) => assert!(e.contains("corrupt"), "{e}"),
+                Err(e) => assert!(matches!(e, WalError::Corrupt { .. }), "{e}"),
                 // Damage to the last frame's header reads as a torn tail: earlier records survive.
                 Ok(o) => {
                     assert!(
@@ -438,7 +488,10 @@ mod tests {
         write(dir.path(), &[storage(1, &[1])]);
         let other = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4001);
         let err = open(dir.path(), other).err().unwrap();
-        assert!(err.contains("belongs to node 127.0.0.1:4000"), "{err}");
+        assert!(
+            matches!(&err, WalError::OtherNode { owner, .. } if owner == "127.0.0.1:4000"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -446,6 +499,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _first = open(dir.path(), node()).unwrap();
         let err = open(dir.path(), node()).err().unwrap();
-        assert!(err.contains("in use"), "{err}");
+        assert!(matches!(err, WalError::Locked { .. }), "{err}");
     }
 }

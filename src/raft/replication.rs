@@ -1,0 +1,225 @@
+//! Log replication (§5.3) and commitment (§5.4.2): AppendEntries on both ends, the leader's
+//! progress per follower, and applying committed entries.
+
+use super::message::{Conflict, Msg, Reply};
+use super::rules;
+use super::state::Role;
+use super::step::Step;
+use super::types::{Command, Entry, Index, LogId};
+use crate::kv::Applied;
+use stateright::actor::Id;
+
+impl Step<'_, '_> {
+    /// Leaders: the heartbeat re-sends whatever each follower has not acknowledged.
+    pub(super) fn on_heartbeat(&mut self) {
+        if self.st().is_leader() {
+            self.broadcast_append_entries(true);
+            self.set_heartbeat_timer();
+        }
+    }
+
+    pub(super) fn broadcast_append_entries(&mut self, resend: bool) {
+        for peer in self.cfg.peers(self.id).collect::<Vec<_>>() {
+            self.send_append_entries(peer, resend);
+        }
+    }
+
+    /// Sends `peer` the entries from its nextIndex (§5.3) and pipelines: the next send starts
+    /// after them without waiting for the answer; a rejection rewinds. With `resend` (the
+    /// heartbeat) it starts after matchIndex instead, re-sending whatever is unacknowledged.
+    pub(super) fn send_append_entries(&mut self, peer: Id, resend: bool) {
+        let st = self.st();
+        let Some(p) = st.progress.get(peer) else {
+            return;
+        };
+        let log = st.log();
+        let from = if resend {
+            p.match_index + 1
+        } else {
+            p.next_index
+        };
+        let next = from.min(log.last_index() + 1);
+        let prev_log_index = next - 1;
+        let entries = log.entries_from(next, self.cfg.max_append_entries);
+        let last_sent = prev_log_index + entries.len() as Index;
+        let msg = Msg::AppendEntries {
+            term: st.current_term(),
+            leader_id: self.id,
+            prev_log_index,
+            prev_log_term: log.term_at(prev_log_index).unwrap_or(0),
+            entries,
+            leader_commit: st.commit_index,
+        };
+        if last_sent + 1 > p.next_index {
+            let mut after = p;
+            after.on_sent(last_sent);
+            self.st_mut().progress.set(peer, after);
+        }
+        self.send(peer, msg);
+    }
+
+    /// AppendEntries RPC, receiver implementation (Figure 2; §5.3). The term is already
+    /// settled: the request is of this server's current term.
+    pub(super) fn handle_append_entries(
+        &mut self,
+        leader: Id,
+        prev: LogId,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+    ) {
+        if self.st().is_leader() {
+            return; // Two leaders in one term: only a broken variant gets here.
+        }
+        // Figure 2, candidates: AppendEntries from the new leader makes this server follow it.
+        let following = Role::Follower {
+            leader: Some(leader),
+        };
+        if self.st().role != following {
+            self.st_mut().role = following;
+        }
+        self.reset_election_timer();
+        let term = self.st().current_term();
+
+        let log = self.st().log();
+        if !rules::append_consistent(self.cfg, log, prev) {
+            let conflict = match log.term_at(prev.index) {
+                None => Conflict {
+                    term: None,
+                    index: log.last_index() + 1,
+                },
+                Some(t) => Conflict {
+                    term: Some(t),
+                    index: log.first_index_of_term_at(prev.index),
+                },
+            };
+            let reply = Msg::AppendEntriesResponse {
+                term,
+                success: false,
+                match_index: 0,
+                conflict: Some(conflict),
+            };
+            self.send(leader, reply);
+            return;
+        }
+
+        let last_new = prev.index + entries.len() as Index;
+        if let Some(log) = rules::appended_log(self.cfg, log, prev.index, &entries) {
+            self.st_mut().hard.log = log;
+            self.persist();
+        }
+        let commit = self.st().commit_index;
+        if let Some(target) = rules::follower_commit(self.cfg, commit, leader_commit, last_new) {
+            self.commit_to(target);
+        }
+        let reply = Msg::AppendEntriesResponse {
+            term,
+            success: true,
+            match_index: last_new,
+            conflict: None,
+        };
+        self.send(leader, reply);
+    }
+
+    /// AppendEntries reply at the leader: advance or rewind the follower's progress.
+    pub(super) fn handle_append_entries_response(
+        &mut self,
+        follower: Id,
+        success: bool,
+        match_index: Index,
+        conflict: Option<Conflict>,
+    ) {
+        let st = self.st();
+        let Some(before) = st.progress.get(follower) else {
+            return;
+        };
+        let mut after = before;
+        if success {
+            let grew = after.on_ack(match_index);
+            if after != before {
+                self.st_mut().progress.set(follower, after);
+            }
+            if grew {
+                self.maybe_advance_commit();
+            }
+        } else if let Some(conflict) = conflict {
+            // Skip back over the follower's whole conflicting term, or to the end of its log.
+            let log = st.log();
+            let hint = match conflict.term {
+                Some(t) => log.last_index_of_term(t).map_or(conflict.index, |i| i + 1),
+                None => conflict.index,
+            };
+            if let Some(keep) = rules::leader_cut_on_reject(self.cfg, hint, log.last_index()) {
+                self.st_mut().hard.log.truncate_after(keep);
+                self.persist();
+            }
+            after.on_reject(hint);
+            if after != before {
+                self.st_mut().progress.set(follower, after);
+            }
+        } else {
+            return;
+        }
+        let st = self.st();
+        if st
+            .progress
+            .get(follower)
+            .is_some_and(|p| p.next_index <= st.log().last_index())
+        {
+            self.send_append_entries(follower, false);
+        }
+    }
+
+    /// Figure 2, rules for leaders: commit the highest index held by a majority, if the rule
+    /// allows (see [`rules::leader_commit`]).
+    pub(super) fn maybe_advance_commit(&mut self) {
+        let st = self.st();
+        if !st.is_leader() {
+            return;
+        }
+        let quorum = st.progress.quorum_index(st.log().last_index());
+        let term = st.current_term();
+        if let Some(n) = rules::leader_commit(self.cfg, st.log(), term, quorum, st.commit_index) {
+            self.commit_to(n);
+        }
+    }
+
+    /// Advances commitIndex and applies what became committed (Figure 2, rules for all
+    /// servers); a leader answers the clients whose entries applied.
+    pub(super) fn commit_to(&mut self, new_commit: Index) {
+        let old = self.st().commit_index;
+        if new_commit == old {
+            return;
+        }
+        self.st_mut().commit_index = new_commit;
+        let last = self.st().log().last_index();
+        for index in old + 1..=new_commit.min(last) {
+            let entry = self
+                .st()
+                .log()
+                .get(index)
+                .cloned()
+                .expect("index within log");
+            let Command::Client {
+                client_id,
+                seq,
+                op,
+                reply_to,
+            } = entry.command
+            else {
+                continue;
+            };
+            let applied = self.st_mut().kv.apply(client_id, seq, &op);
+            if self.st().is_leader()
+                && let Applied::Fresh(result) | Applied::Duplicate(result) = applied
+            {
+                self.send(
+                    reply_to,
+                    Msg::ClientResponse {
+                        seq,
+                        reply: Reply::Ok { result },
+                    },
+                );
+            }
+        }
+    }
+}

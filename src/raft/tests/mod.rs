@@ -1,0 +1,178 @@
+//! Handler tests in the style of etcd's `raft_paper_test.go`: each test builds a server state,
+//! steps one input, and asserts the exact effects and the state after. Each names the rule of
+//! Figure 2 (or the section of the Raft paper) it checks.
+
+mod all_servers;
+mod append_entries;
+mod leaders;
+mod request_vote;
+
+use super::{
+    Command, Config, Effect, Entry, HardState, Index, Input, Log, Msg, Op, Progress, Role,
+    ServerState, Term, Timer, Tracker,
+};
+use crate::raft::message::{Conflict, Reply};
+use stateright::actor::Id;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Server `i` of the test cluster (clients are 10 and up).
+pub fn id(i: usize) -> Id {
+    Id::from(i)
+}
+
+/// A cluster of `n` servers, `S0..S(n-1)`, sending up to 8 entries per AppendEntries.
+pub fn cluster(n: usize) -> Config {
+    Config {
+        servers: (0..n).map(id).collect(),
+        election_timeout: Duration::from_millis(300)..Duration::from_millis(600),
+        heartbeat: Duration::from_millis(100),
+        max_append_entries: 8,
+        mutant: None,
+    }
+}
+
+/// A log of no-ops with these terms.
+pub fn log(terms: &[Term]) -> Log {
+    Log::from_entries(terms.iter().map(|&t| noop(t)))
+}
+
+pub fn noop(term: Term) -> Entry {
+    Entry {
+        term,
+        command: Command::Noop,
+    }
+}
+
+/// A client's Put of `key=value` as a log entry of `term`, answered to `C10`.
+pub fn put(term: Term, seq: u64, key: &str, value: &str) -> Entry {
+    Entry {
+        term,
+        command: Command::Client {
+            client_id: 10,
+            seq,
+            op: Op::Put {
+                key: key.into(),
+                value: value.into(),
+            },
+            reply_to: id(10),
+        },
+    }
+}
+
+/// A follower in `term` with `log`, no vote, no leader known, nothing committed.
+pub fn follower(term: Term, log: Log) -> ServerState {
+    ServerState::restarted(HardState {
+        current_term: term,
+        voted_for: None,
+        log,
+    })
+}
+
+/// A candidate `me` in `term` that has voted for itself.
+pub fn candidate(me: usize, term: Term, log: Log) -> ServerState {
+    let mut s = follower(term, log);
+    s.hard.voted_for = Some(id(me));
+    s.role = Role::Candidate {
+        votes: BTreeSet::from([id(me)]),
+    };
+    s
+}
+
+/// Server `me` leading `term` with `log` (its no-op included), every follower at `progress`.
+pub fn leader(cfg: &Config, me: usize, term: Term, log: Log, progress: Progress) -> ServerState {
+    let mut s = follower(term, log);
+    s.hard.voted_for = Some(id(me));
+    s.role = Role::Leader;
+    s.progress = Tracker::default();
+    for peer in cfg.peers(id(me)) {
+        s.progress.insert(peer, progress);
+    }
+    s
+}
+
+/// Steps `state` of server `me` with `input`; returns the effects, and whether the state
+/// changed.
+pub fn step(cfg: &Config, me: usize, state: &mut ServerState, input: Input) -> (Vec<Effect>, bool) {
+    let mut cow = Cow::Borrowed(&*state);
+    let effects = cfg.step(id(me), &mut cow, input);
+    let changed = matches!(cow, Cow::Owned(_));
+    if let Cow::Owned(next) = cow {
+        *state = next;
+    }
+    (effects, changed)
+}
+
+/// `step` with a message from `from`.
+pub fn deliver(
+    cfg: &Config,
+    me: usize,
+    state: &mut ServerState,
+    from: usize,
+    msg: Msg,
+) -> Vec<Effect> {
+    step(cfg, me, state, Input::Msg(id(from), msg)).0
+}
+
+pub fn send(to: usize, msg: Msg) -> Effect {
+    Effect::Send(id(to), msg)
+}
+
+pub fn request_vote(term: Term, candidate: usize, last_index: Index, last_term: Term) -> Msg {
+    Msg::RequestVote {
+        term,
+        candidate_id: id(candidate),
+        last_log_index: last_index,
+        last_log_term: last_term,
+    }
+}
+
+pub fn vote(term: Term, granted: bool) -> Msg {
+    Msg::RequestVoteResponse {
+        term,
+        vote_granted: granted,
+    }
+}
+
+pub fn append(
+    term: Term,
+    leader: usize,
+    prev: (Index, Term),
+    entries: Vec<Entry>,
+    commit: Index,
+) -> Msg {
+    Msg::AppendEntries {
+        term,
+        leader_id: id(leader),
+        prev_log_index: prev.0,
+        prev_log_term: prev.1,
+        entries,
+        leader_commit: commit,
+    }
+}
+
+pub fn ack(term: Term, match_index: Index) -> Msg {
+    Msg::AppendEntriesResponse {
+        term,
+        success: true,
+        match_index,
+        conflict: None,
+    }
+}
+
+pub fn reject(term: Term, conflict: Option<Conflict>) -> Msg {
+    Msg::AppendEntriesResponse {
+        term,
+        success: false,
+        match_index: 0,
+        conflict,
+    }
+}
+
+pub fn ok(seq: u64, result: crate::raft::OpResult) -> Msg {
+    Msg::ClientResponse {
+        seq,
+        reply: Reply::Ok { result },
+    }
+}
