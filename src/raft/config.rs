@@ -61,7 +61,7 @@ impl Config {
     /// steps that would leave its term bound. A test keeps it in step with the handlers.
     pub fn term_after_timeout(&self, state: &ServerState, timer: Timer) -> Term {
         match timer {
-            Timer::Election if !state.is_leader() => state.current_term() + 1,
+            Timer::Election if !state.is_leader() => state.current_term().saturating_add(1),
             _ => state.current_term(),
         }
     }

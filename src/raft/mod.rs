@@ -23,6 +23,7 @@ pub mod server;
 pub mod state;
 pub mod step;
 pub mod types;
+pub mod validate;
 
 #[cfg(test)]
 mod tests;
@@ -35,3 +36,4 @@ pub use progress::{Progress, Tracker};
 pub use state::{HardState, Role, ServerState};
 pub use step::{Effect, Input};
 pub use types::{ClientId, Command, Entry, Index, LogId, Op, OpResult, Term};
+pub use validate::Refusal;

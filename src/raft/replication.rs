@@ -6,6 +6,7 @@ use super::rules;
 use super::state::Role;
 use super::step::Step;
 use super::types::{Command, Entry, Index, LogId};
+use super::validate::Refusal;
 use crate::kv::Applied;
 use stateright::actor::Id;
 
@@ -134,6 +135,13 @@ impl Step<'_, '_> {
         };
         let mut after = before;
         if success {
+            let last_index = st.log().last_index();
+            if match_index > last_index {
+                return self.refuse(Refusal::AckBeyondLog {
+                    match_index,
+                    last_index,
+                });
+            }
             let grew = after.on_ack(match_index);
             if after != before {
                 self.st_mut().progress.set(follower, after);

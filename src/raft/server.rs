@@ -12,6 +12,7 @@ use super::rules;
 use super::state::{HardState, ServerState};
 use super::step::{Effect, Input, Step};
 use super::types::LogId;
+use super::validate::validate;
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 
@@ -44,6 +45,7 @@ impl Config {
                 Effect::Send(to, msg) => o.send(to, msg),
                 Effect::SetTimer(timer) => o.set_timer(timer, self.timer_range(timer)),
                 Effect::CancelTimer(timer) => o.cancel_timer(timer),
+                Effect::Refused(_) => {} // the runtime's wrapper reports these
             }
         }
     }
@@ -62,7 +64,13 @@ impl Step<'_, '_> {
             Msg::ClientResponse { .. } | Msg::StatusResponse(_) => return,
             _ => {}
         }
-        if !self.cfg.is_member(src) || !self.settle_term(src, &msg) {
+        if !self.cfg.is_member(src) {
+            return;
+        }
+        if let Err(why) = validate(src, &msg) {
+            return self.refuse(why);
+        }
+        if !self.settle_term(src, &msg) {
             return;
         }
         match msg {

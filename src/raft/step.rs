@@ -12,6 +12,7 @@ use super::message::Msg;
 use super::progress::Tracker;
 use super::state::{Role, ServerState};
 use super::types::{Command, Entry, Term};
+use super::validate::Refusal;
 use stateright::actor::Id;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -24,6 +25,8 @@ pub enum Effect {
     Send(Id, Msg),
     SetTimer(Timer),
     CancelTimer(Timer),
+    /// A message or a step was refused and changed nothing; the runtime logs why.
+    Refused(Refusal),
 }
 
 /// What a step reacts to.
@@ -86,6 +89,10 @@ impl<'a, 'c> Step<'a, 'c> {
         self.effects.push(Effect::CancelTimer(timer));
     }
 
+    pub(super) fn refuse(&mut self, why: Refusal) {
+        self.effects.push(Effect::Refused(why));
+    }
+
     /// The effects, `Save` first.
     pub(super) fn finish(mut self) -> Vec<Effect> {
         if cfg!(debug_assertions) && self.cfg.mutant.is_none() {
@@ -119,11 +126,15 @@ impl<'a, 'c> Step<'a, 'c> {
         }
     }
 
-    /// §5.2: increment the term, vote for self, ask everyone else.
+    /// §5.2: increment the term, vote for self, ask everyone else. A server whose term cannot
+    /// grow refuses, rather than wrap around to a term it has seen.
     pub(super) fn become_candidate(&mut self) {
         let id = self.id;
+        let Some(term) = self.st().current_term().checked_add(1) else {
+            return self.refuse(Refusal::TermExhausted);
+        };
         let st = self.st_mut();
-        st.hard.current_term += 1;
+        st.hard.current_term = term;
         st.hard.voted_for = Some(id);
         st.role = Role::Candidate {
             votes: BTreeSet::from([id]),

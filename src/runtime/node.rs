@@ -16,8 +16,8 @@ use super::commit::{self, Committer, Shared};
 use super::outbox::{Outbox, Snapshot};
 use super::wal::{self, WalError};
 use super::wire;
-use crate::raft::{Config, HardState, Msg, ServerState, Timer};
-use stateright::actor::{Actor, Command, Id, Out};
+use crate::raft::{Config, Effect, HardState, Input, Msg, ServerState, Timer};
+use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -210,24 +210,30 @@ impl Runtime {
         }
     }
 
-    /// Carries out the server's commands: saves to the log, messages through the outbox,
-    /// timers at once.
-    fn forward(&mut self, inner: Out<Config>, state: &ServerState, o: &mut Out<Node>) {
+    /// Carries out the server's effects: saves to the log, messages through the outbox,
+    /// timers at once, refusals to the log.
+    fn forward(
+        &mut self,
+        node: &Node,
+        effects: Vec<Effect>,
+        state: &ServerState,
+        o: &mut Out<Node>,
+    ) {
         self.release(o);
         let server = Snapshot {
             current_term: state.current_term(),
             commit_index: state.commit_index,
         };
         let mut now = Vec::new();
-        for command in inner {
-            match command {
-                Command::Save(storage) => self.committer.save(&storage),
-                Command::Send(to, msg) => {
+        for effect in effects {
+            match effect {
+                Effect::Save => self.committer.save(&state.hard),
+                Effect::Send(to, msg) => {
                     self.outbox.send(&self.committer, server, to, msg, &mut now)
                 }
-                Command::SetTimer(timer, range) => o.set_timer(timer, range),
-                Command::CancelTimer(timer) => o.cancel_timer(timer),
-                Command::ChooseRandom(key, choices) => o.choose_random(key, choices),
+                Effect::SetTimer(timer) => o.set_timer(timer, node.server.timer_range(timer)),
+                Effect::CancelTimer(timer) => o.cancel_timer(timer),
+                Effect::Refused(why) => log::warn!("{}: refused: {why}", node.addr),
             }
         }
         for (to, msg) in now {
@@ -256,12 +262,11 @@ impl Actor for Node {
         format!("raftright node {}", self.addr)
     }
 
-    fn on_start(&self, id: Id, _spawn_storage: &Option<()>, o: &mut Out<Self>) -> ServerState {
+    fn on_start(&self, _id: Id, _spawn_storage: &Option<()>, o: &mut Out<Self>) -> ServerState {
         let mut rt = self.rt.borrow_mut();
         let recovered = rt.recovered.take();
-        let mut inner = Out::new();
-        let state = self.server.on_start(id, &recovered, &mut inner);
-        rt.forward(inner, &state, o);
+        let (state, effects) = self.server.start(recovered.as_ref());
+        rt.forward(self, effects, &state, o);
         state
     }
 
@@ -275,18 +280,16 @@ impl Actor for Node {
             return rt.release(o);
         }
         let before = (state.role.name(), state.current_term());
-        let mut inner = Out::new();
-        self.server.on_msg(id, state, src, msg, &mut inner);
-        rt.forward(inner, state, o);
+        let effects = self.server.step(id, state, Input::Msg(src, msg));
+        rt.forward(self, effects, state, o);
         self.log_transition(before, state);
     }
 
     fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
         let mut rt = self.rt.borrow_mut();
         let before = (state.role.name(), state.current_term());
-        let mut inner = Out::new();
-        self.server.on_timeout(id, state, timer, &mut inner);
-        rt.forward(inner, state, o);
+        let effects = self.server.step(id, state, Input::Timeout(*timer));
+        rt.forward(self, effects, state, o);
         self.log_transition(before, state);
     }
 }

@@ -4,6 +4,7 @@
 
 mod all_servers;
 mod append_entries;
+mod hostile;
 mod leaders;
 mod request_vote;
 
