@@ -22,6 +22,8 @@ enum Cmd {
     Spawn(cli::spawn::SpawnArgs),
     /// Put, get, delete or show the status of a running cluster.
     Client(cli::client::ClientArgs),
+    /// Write a fresh random cluster key to FILE (mode 0600), for --cluster-key-file.
+    Keygen(cli::keygen::KeygenArgs),
     /// Measure committed puts/s and latency on a real loopback cluster.
     Bench(cli::bench::BenchArgs),
     /// Measure the model checker: unique states/s and bytes/state per model (medians).
@@ -39,6 +41,7 @@ fn main() {
         Cmd::Node(args) => cli::node::run(args),
         Cmd::Spawn(args) => cli::spawn::run(args),
         Cmd::Client(args) => cli::client::run(args),
+        Cmd::Keygen(args) => cli::keygen::run(args),
         Cmd::Bench(args) => cli::bench::run(args),
         Cmd::BenchCheck(args) => cli::bench_check::run(args),
         Cmd::Traces(args) => cli::traces::run(args),

@@ -5,8 +5,10 @@ mod common;
 
 use common::{Cluster, eventually, stderr, stdout};
 use raftright::raft::{Msg, Op};
+use raftright::runtime::auth::Auth;
+use raftright::runtime::wire;
 use std::collections::BTreeMap;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,9 +37,12 @@ fn without_a_quorum_a_put_times_out_and_succeeds_once_the_quorum_returns() {
     }
 }
 
-/// Sends a client request straight to `to` as the documented JSON datagram, without waiting.
-fn fire_put(to: std::net::SocketAddrV4, client_id: u64, key: &str, value: &str) {
+/// Sends a client request straight to `to` as one authenticated datagram, without waiting.
+fn fire_put(auth: &Auth, to: SocketAddrV4, client_id: u64, key: &str, value: &str) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let SocketAddr::V4(me) = socket.local_addr().unwrap() else {
+        unreachable!("bound to IPv4")
+    };
     let msg = Msg::ClientRequest {
         client_id,
         seq: 1,
@@ -47,7 +52,7 @@ fn fire_put(to: std::net::SocketAddrV4, client_id: u64, key: &str, value: &str) 
         },
     };
     socket
-        .send_to(&serde_json::to_vec(&msg).unwrap(), to)
+        .send_to(&wire::seal(auth, me, to, &msg).unwrap(), to)
         .unwrap();
 }
 
@@ -74,6 +79,7 @@ fn a_minority_leaders_uncommitted_entries_are_discarded_and_the_majoritys_surviv
     let base = cluster.status()[old].clone().unwrap();
     for k in 0..40 {
         fire_put(
+            &cluster.auth,
             cluster.peers[old],
             1_000 + k,
             &format!("minority{k}"),
@@ -100,6 +106,7 @@ fn a_minority_leaders_uncommitted_entries_are_discarded_and_the_majoritys_surviv
     let (_, new_term) = cluster.wait_for_leader(&majority);
     let mut client = raftright::runtime::client::Client::new(
         majority.iter().map(|&i| cluster.peers[i]).collect(),
+        cluster.auth.clone(),
         Duration::from_secs(20),
     )
     .unwrap();

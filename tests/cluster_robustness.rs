@@ -3,11 +3,21 @@
 
 mod common;
 
-use common::{BIN, Cluster, eventually, free_ports, peers_arg, stderr, stdout, wait_with_deadline};
+use common::{
+    BIN, Cluster, NodeKey, eventually, free_ports, peers_arg, stderr, stdout, wait_with_deadline,
+};
 use raftright::raft::Msg;
-use std::net::UdpSocket;
+use raftright::runtime::auth::{Auth, ClusterKey};
+use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+fn local(socket: &UdpSocket) -> SocketAddrV4 {
+    match socket.local_addr().unwrap() {
+        SocketAddr::V4(a) => a,
+        other => panic!("not IPv4: {other}"),
+    }
+}
 
 #[test]
 fn junk_datagrams_and_outsiders_do_not_hurt() {
@@ -33,13 +43,32 @@ fn junk_datagrams_and_outsiders_do_not_hurt() {
         br#"{"type":"AppendEntriesResponse","term":999,"success":true,"match_index":99,"conflict":null}"#.to_vec(),
     ];
     let outsider = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = local(&outsider);
     for _ in 0..20 {
         for peer in &cluster.peers {
             for datagram in &junk {
                 let _ = outsider.send_to(datagram, peer);
+                // The same, authenticated: a holder of the key sending nonsense.
+                let _ = outsider.send_to(&cluster.auth.seal(me, *peer, datagram), peer);
             }
         }
+        // A node's receive buffer holds only so much; let it drain.
+        std::thread::sleep(Duration::from_millis(20));
     }
+    // Every node counted them under their reasons: unauthenticated ones as bad MACs, the
+    // authenticated ones as junk, oversized or from an unknown sender.
+    eventually("every node counting every kind of junk", || {
+        cluster
+            .node_status()
+            .iter()
+            .all(|s| {
+                s.as_ref().is_some_and(|s| {
+                    let d = s.drops;
+                    d.bad_mac >= 20 && d.junk >= 20 && d.oversized > 0 && d.unknown_sender > 0
+                })
+            })
+            .then_some(())
+    });
     let out = cluster.client(&["put", "still", "fine"]);
     assert!(out.status.success(), "{}", stderr(&out));
     for i in cluster.all() {
@@ -55,9 +84,67 @@ fn junk_datagrams_and_outsiders_do_not_hurt() {
     assert_eq!(stdout(&out).trim(), "fine");
 }
 
+/// A datagram in the documented format, made by hand with BLAKE3 from the README's recipe:
+/// `[0xB3] payload tag`, tag = the first 16 bytes of keyed_hash(key, from || to || 0xB3 ||
+/// payload), addresses as 4 octets and a big-endian port.
+fn by_hand(key: &[u8; 32], from: SocketAddrV4, to: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
+    let addr =
+        |a: SocketAddrV4| [a.ip().octets().to_vec(), a.port().to_be_bytes().to_vec()].concat();
+    let mut body = vec![0xB3];
+    body.extend_from_slice(payload);
+    let input = [addr(from), addr(to), body.clone()].concat();
+    let tag = blake3::keyed_hash(key, &input);
+    [body, tag.as_bytes()[..16].to_vec()].concat()
+}
+
 #[test]
 fn the_documented_wire_format_works_with_a_plain_socket() {
     let cluster = Cluster::start(3);
+    let (leader, _) = cluster.wait_for_leader(&cluster.all());
+    let to = cluster.peers[leader];
+    let text = std::fs::read_to_string(cluster.key_file()).unwrap();
+    let key: [u8; 32] = (0..32)
+        .map(|i| u8::from_str_radix(&text.trim()[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = local(&socket);
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = br#"{"type":"ClientRequest","client_id":42,"seq":1,"op":{"op":"put","key":"nc","value":"hi"}}"#;
+    socket.send_to(&by_hand(&key, me, to, request), to).unwrap();
+    let mut buf = [0u8; 65_536];
+    let (n, _) = socket.recv_from(&mut buf).unwrap();
+    let want =
+        br#"{"type":"ClientResponse","seq":1,"reply":{"status":"ok","result":{"result":"done"}}}"#;
+    assert_eq!(
+        &buf[..n],
+        &by_hand(&key, to, me, want)[..],
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // The plain JSON of the same request is dropped unanswered, and counted.
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let before = cluster.node_status()[leader].clone().unwrap().drops.bad_mac;
+    socket.send_to(request, to).unwrap();
+    assert!(
+        socket.recv_from(&mut buf).is_err(),
+        "a plain datagram was answered"
+    );
+    eventually("the plain datagram counted as bad_mac", || {
+        let now = cluster.node_status()[leader].clone()?.drops.bad_mac;
+        (now > before).then_some(())
+    });
+}
+
+#[test]
+fn an_insecure_cluster_speaks_plain_json() {
+    let mut cluster = Cluster::start_keyed(3, &[], |_| NodeKey::Insecure);
+    cluster.auth = Auth::Insecure; // how the harness asks for status
     let (leader, _) = cluster.wait_for_leader(&cluster.all());
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
@@ -78,6 +165,26 @@ fn the_documented_wire_format_works_with_a_plain_socket() {
     let (n, _) = socket.recv_from(&mut buf).unwrap();
     let status: Msg = serde_json::from_slice(&buf[..n]).unwrap();
     assert!(matches!(status, Msg::StatusResponse(s) if s.role == "Leader"));
+    // A client with a key gets nothing from an insecure node, and says why it might be.
+    let out = common::client(
+        &cluster.peers,
+        &cluster.key_file(),
+        &["--timeout-ms", "1000", "put", "k", "v"],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("another key"), "{}", stderr(&out));
+    let out = Command::new(BIN)
+        .args([
+            "client",
+            "--peers",
+            &cluster.peers_arg(),
+            "--insecure",
+            "get",
+            "nc",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "hi", "{}", stderr(&out));
 }
 
 #[test]
@@ -87,7 +194,15 @@ fn a_port_in_use_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let list = peers_arg(&peers);
     let child = Command::new(BIN)
-        .args(["node", "--id", "0", "--peers", &list, "--data-dir"])
+        .args([
+            "node",
+            "--id",
+            "0",
+            "--peers",
+            &list,
+            "--insecure",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .stderr(Stdio::piped())
         .spawn()
@@ -157,6 +272,8 @@ fn status_marks_a_node_that_does_not_answer() {
     assert_eq!(lines[leader]["role"], "Leader");
 }
 
+/// The README's quick start: `raftright spawn`, then `raftright client ... put` from the same
+/// directory, which finds the key spawn made in `raftright-data/cluster.key`.
 #[test]
 fn spawn_runs_a_whole_cluster_in_one_process() {
     let peers = eventually("three consecutive free ports", || {
@@ -169,6 +286,7 @@ fn spawn_runs_a_whole_cluster_in_one_process() {
             .then_some(run)
     });
     let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(dir.path().join("spawn.log")).unwrap();
     let mut child = Command::new(BIN)
         .args([
             "spawn",
@@ -177,18 +295,83 @@ fn spawn_runs_a_whole_cluster_in_one_process() {
             "--port",
             &peers[0].port().to_string(),
         ])
-        .arg("--data-dir")
-        .arg(dir.path())
+        .current_dir(dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
-    let out = common::client(&peers, &["--timeout-ms", "20000", "put", "demo", "works"]);
-    let got = common::client(&peers, &["get", "demo"]);
+    let client = |args: &[&str]| {
+        let child = Command::new(BIN)
+            .args(["client", "--peers", &peers_arg(&peers)])
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_with_deadline(child)
+    };
+    let data = dir.path().join("raftright-data");
+    eventually("spawn making its key", || {
+        ClusterKey::load(&data.join("cluster.key")).ok()
+    });
+    let out = client(&["--timeout-ms", "20000", "put", "demo", "works"]);
+    let got = client(&["get", "demo"]);
     let _ = child.kill();
     let _ = child.wait();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&got).trim(), "works");
-    assert!(dir.path().join("node-0").join("raft.wal").exists());
+    assert!(data.join("node-0").join("raft.wal").exists());
+    assert!(ClusterKey::load(&data.join("cluster.key")).is_ok());
+    let said = std::fs::read_to_string(dir.path().join("spawn.log")).unwrap();
+    assert!(
+        said.contains("--cluster-key-file raftright-data/cluster.key"),
+        "{said}"
+    );
+}
+
+#[test]
+fn spawn_keeps_its_key_across_runs_and_names_it_for_another_data_dir() {
+    let peers = free_ports(1);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("elsewhere");
+    let run = || {
+        let mut child = Command::new(BIN)
+            .args([
+                "spawn",
+                "--servers",
+                "1",
+                "--port",
+                &peers[0].port().to_string(),
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let key = data.join("cluster.key");
+        eventually("spawn making its key", || ClusterKey::load(&key).ok());
+        let out = common::client(&peers, &key, &["--timeout-ms", "20000", "put", "k", "v"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        common::signal(&child, libc::SIGTERM);
+        let _ = child.wait();
+        let mut said = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut said).unwrap();
+        (ClusterKey::load(&key).unwrap(), said)
+    };
+    let (first, said) = run();
+    assert!(said.contains("(new)"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "--cluster-key-file {}",
+            data.join("cluster.key").display()
+        )),
+        "{said}"
+    );
+    let (second, said) = run();
+    assert_eq!(first, second, "a second run made a new key");
+    assert!(!said.contains("(new)"), "{said}");
 }

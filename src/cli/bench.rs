@@ -4,7 +4,12 @@
 //! of 127.0.0.1, waits for a leader, then for each concurrency C drives C clients, each with
 //! one put in flight (8-byte keys, 16-byte values by default, like etcd's baseline script),
 //! and prints `raftright C=<c> puts/s=<x> p50_ms=<y> p99_ms=<z>` per run.
+//!
+//! The started cluster authenticates with a fresh key in its data directory (`--insecure`: none);
+//! against `--peers`, the key is chosen as `raftright client` chooses it.
 
+use super::{DEFAULT_DATA_DIR, KEY_FILE, KeyArgs};
+use raftright::runtime::auth::{Auth, ClusterKey};
 use raftright::runtime::loadgen::{self, LoadConfig, LoadReport};
 use raftright::runtime::wire;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -39,6 +44,10 @@ pub struct BenchArgs {
     pub key_size: usize,
     #[arg(long, default_value_t = 16)]
     pub value_size: usize,
+    /// With --peers: the cluster's key (default raftright-data/cluster.key). Without: the
+    /// started cluster's key (default: a new one in its data directory).
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 /// The started node processes, killed when dropped, and the temporary directory, removed.
@@ -73,7 +82,7 @@ fn free_ports(n: usize) -> Result<Vec<SocketAddrV4>, String> {
         .collect()
 }
 
-fn start_cluster(args: &BenchArgs) -> Result<(Vec<SocketAddrV4>, Cluster), String> {
+fn start_cluster(args: &BenchArgs) -> Result<(Vec<SocketAddrV4>, Auth, Cluster), super::CliError> {
     let (dir, temp) = match &args.data_dir {
         Some(d) => (d.clone(), None),
         None => {
@@ -97,6 +106,18 @@ fn start_cluster(args: &BenchArgs) -> Result<(Vec<SocketAddrV4>, Cluster), Strin
         children: Vec::new(),
         temp,
     };
+    // Each node gets the same flag: --insecure, the given key, or one made in DIR.
+    let (auth, key_args): (Auth, Vec<std::ffi::OsString>) = if args.key.insecure {
+        (Auth::Insecure, vec!["--insecure".into()])
+    } else {
+        let path = match &args.key.cluster_key_file {
+            Some(file) => file.clone(),
+            None => dir.join(KEY_FILE),
+        };
+        let (key, _) = ClusterKey::load_or_create(&path)?;
+        let flag = vec!["--cluster-key-file".into(), path.into_os_string()];
+        (Auth::Key(key), flag)
+    };
     for i in 0..args.servers {
         let child = Command::new(&exe)
             .args([
@@ -108,6 +129,7 @@ fn start_cluster(args: &BenchArgs) -> Result<(Vec<SocketAddrV4>, Cluster), Strin
                 "--data-dir",
             ])
             .arg(dir.join(format!("node-{i}")))
+            .args(&key_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -116,11 +138,11 @@ fn start_cluster(args: &BenchArgs) -> Result<(Vec<SocketAddrV4>, Cluster), Strin
     }
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if loadgen::find_leader(&peers)
+        if loadgen::find_leader(&peers, &auth)
             .map_err(|e| e.to_string())?
             .is_some()
         {
-            return Ok((peers, cluster));
+            return Ok((peers, auth, cluster));
         }
         if Instant::now() > deadline {
             return Err("no leader was elected within 15 s".into());
@@ -150,17 +172,28 @@ pub fn run(args: BenchArgs) -> Result<i32, super::CliError> {
                 .map_err(|e| format!("--clients: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (peers, _cluster) = match &args.peers {
-        Some(p) => (wire::parse_peers(p)?, None),
+    let (peers, auth, _cluster) = match &args.peers {
+        Some(p) => {
+            let fallback = PathBuf::from(DEFAULT_DATA_DIR).join(KEY_FILE);
+            let key = args
+                .key
+                .choose(Some(&fallback), "talk to a cluster that runs without one")?;
+            (wire::parse_peers(p)?, key.auth, None)
+        }
         None => {
-            let (peers, cluster) = start_cluster(&args)?;
-            (peers, Some(cluster))
+            let (peers, auth, cluster) = start_cluster(&args)?;
+            (peers, auth, Some(cluster))
         }
     };
     eprintln!(
-        "# {} servers on {}; fsync on (group commit); {} s per run after {} s warm-up",
+        "# {} servers on {}; fsync on (group commit); {}; {} s per run after {} s warm-up",
         peers.len(),
         peers[0],
+        if auth.is_insecure() {
+            "--insecure"
+        } else {
+            "authenticated"
+        },
         args.seconds,
         args.warmup_seconds
     );
@@ -169,6 +202,7 @@ pub fn run(args: BenchArgs) -> Result<i32, super::CliError> {
         for _ in 0..args.runs.max(1) {
             let report = loadgen::run(&LoadConfig {
                 peers: peers.clone(),
+                auth: auth.clone(),
                 clients: c,
                 warmup: Duration::from_secs_f64(args.warmup_seconds),
                 duration: Duration::from_secs_f64(args.seconds),

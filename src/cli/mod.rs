@@ -5,6 +5,7 @@ pub mod bench_check;
 pub mod check;
 pub mod client;
 pub mod explore;
+pub mod keygen;
 pub mod memory;
 pub mod node;
 pub mod progress;
@@ -15,9 +16,81 @@ use raftright::model::ModelCfg;
 use raftright::model::config::NetworkKind;
 use raftright::model::file::{self, Expected, ModelFileError, NamedModel};
 use raftright::raft::Mutant;
+use raftright::runtime::auth::{Auth, ClusterKey, KeyError};
 use raftright::runtime::client::ClientError;
 use raftright::runtime::node::NodeError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Where `raftright spawn` keeps its data (and its cluster key) unless told otherwise.
+pub const DEFAULT_DATA_DIR: &str = "raftright-data";
+/// The cluster key's file name in a data directory.
+pub const KEY_FILE: &str = "cluster.key";
+
+/// How a process authenticates its datagrams: `--cluster-key-file FILE` or `--insecure`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KeyArgs {
+    /// The cluster key (a file of 64 hex digits; `raftright keygen FILE` makes one). Every
+    /// datagram carries a MAC under it; anything else is dropped unread.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure", global = true)]
+    pub cluster_key_file: Option<PathBuf>,
+    /// No cluster key: datagrams carry no MAC, and anyone who can send one (from any source
+    /// address it likes) is believed.
+    #[arg(long, global = true)]
+    pub insecure: bool,
+}
+
+/// The key that was chosen, and where it came from (for messages).
+pub struct Chosen {
+    pub auth: Auth,
+    /// The key file, `None` when insecure.
+    pub file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    /// The key from `--cluster-key-file`; else no key with `--insecure`; else the key in
+    /// `fallback` if that file exists; else an error that says how to make a key.
+    /// `insecure` completes the error's "or --insecure to ...".
+    pub fn choose(
+        &self,
+        fallback: Option<&Path>,
+        insecure: &'static str,
+    ) -> Result<Chosen, KeyError> {
+        if self.insecure {
+            return Ok(Chosen {
+                auth: Auth::Insecure,
+                file: None,
+            });
+        }
+        let file = match (&self.cluster_key_file, fallback) {
+            (Some(file), _) => file.clone(),
+            (None, Some(f)) if f.exists() => f.to_path_buf(),
+            (None, _) => return Err(KeyError::Missing { insecure }),
+        };
+        Ok(Chosen {
+            auth: Auth::Key(ClusterKey::load(&file)?),
+            file: Some(file),
+        })
+    }
+}
+
+impl Chosen {
+    /// How a line of output names this choice.
+    pub fn describe(&self) -> String {
+        match &self.file {
+            Some(f) => format!("cluster key {}", f.display()),
+            None => "--insecure (no cluster key)".into(),
+        }
+    }
+
+    /// Why a server might stay silent: it drops what it cannot authenticate, unanswered.
+    pub fn silence_hint(&self) -> String {
+        let drops = match self.auth {
+            Auth::Key(_) => "a server drops requests under another key",
+            Auth::Insecure => "a server with a cluster key drops requests without one",
+        };
+        format!("this client used {}; {drops}", self.describe())
+    }
+}
 
 /// Model options shared by `check` and `explore`: a `models/NAME.toml` file, then overrides.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -94,6 +167,8 @@ pub enum CliError {
     Node(#[from] NodeError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
     /// Anything else, already worded for the user (a bad argument, a failed benchmark step).
     #[error("{0}")]
     Other(String),

@@ -22,23 +22,28 @@ pub struct NodeArgs {
     /// How often a leader sends AppendEntries when idle.
     #[arg(long, default_value_t = 100)]
     pub heartbeat_ms: u64,
+    #[command(flatten)]
+    pub key: super::KeyArgs,
 }
 
 pub fn run(args: NodeArgs) -> Result<i32, super::CliError> {
+    let key = args.key.choose(None, "accept unauthenticated datagrams")?;
     let cfg = NodeConfig {
         peers: wire::parse_peers(&args.peers)?,
         index: args.id,
         data_dir: args.data_dir,
         election_timeout: Duration::from_millis(args.election_timeout_ms),
         heartbeat: Duration::from_millis(args.heartbeat_ms),
+        auth: key.auth.clone(),
     };
     cfg.validate()?;
     eprintln!(
-        "raftright node {}: {} of {} servers, data in {}",
+        "raftright node {}: {} of {} servers, data in {}, {}",
         cfg.index,
         cfg.addr(),
         cfg.peers.len(),
-        cfg.data_dir.display()
+        cfg.data_dir.display(),
+        key.describe()
     );
     node::run(&[cfg])?;
     Ok(0)

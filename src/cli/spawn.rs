@@ -1,5 +1,10 @@
 //! `raftright spawn`: a whole cluster in one process on 127.0.0.1, the quick demo.
+//!
+//! Its cluster key is `DATA_DIR/cluster.key`, made on the first run; `raftright client` finds
+//! it there by itself when run from the same directory with the default data directory.
 
+use super::{DEFAULT_DATA_DIR, KEY_FILE, KeyArgs};
+use raftright::runtime::auth::{Auth, ClusterKey};
 use raftright::runtime::node::{self, NodeConfig};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
@@ -13,13 +18,16 @@ pub struct SpawnArgs {
     /// The first server's port; the others follow it.
     #[arg(long, default_value_t = 3000)]
     pub port: u16,
-    /// Data directory; server I keeps its state in DIR/node-I.
-    #[arg(long, default_value = "raftright-data")]
+    /// Data directory; server I keeps its state in DIR/node-I, the cluster key is
+    /// DIR/cluster.key (made if missing, unless --cluster-key-file or --insecure is given).
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     #[arg(long, default_value_t = 300)]
     pub election_timeout_ms: u64,
     #[arg(long, default_value_t = 100)]
     pub heartbeat_ms: u64,
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
@@ -35,6 +43,30 @@ pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
                 .ok_or_else(|| "ports run past 65535".to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // The key, a line on how clients get it, and the flag the suggested commands need.
+    let (auth, key_note, key_flag) = if args.key.insecure || args.key.cluster_key_file.is_some() {
+        let chosen = args.key.choose(None, "accept unauthenticated datagrams")?;
+        let flag = match &chosen.file {
+            Some(f) => format!(" --cluster-key-file {}", f.display()),
+            None => " --insecure".to_string(),
+        };
+        (chosen.auth.clone(), chosen.describe(), flag)
+    } else {
+        let path = args.data_dir.join(KEY_FILE);
+        let (key, made) = ClusterKey::load_or_create(&path)?;
+        let made = if made { " (new)" } else { "" };
+        let (flag, default) = if args.data_dir == std::path::Path::new(DEFAULT_DATA_DIR) {
+            // The client looks there by itself.
+            (String::new(), ", the default when run from this directory")
+        } else {
+            (format!(" --cluster-key-file {}", path.display()), "")
+        };
+        let note = format!(
+            "cluster key {p}{made}\nclients authenticate with it: --cluster-key-file {p}{default}",
+            p = path.display()
+        );
+        (Auth::Key(key), note, flag)
+    };
     let cfgs: Vec<NodeConfig> = (0..args.servers)
         .map(|index| NodeConfig {
             peers: peers.clone(),
@@ -42,6 +74,7 @@ pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
             data_dir: args.data_dir.join(format!("node-{index}")),
             election_timeout: Duration::from_millis(args.election_timeout_ms),
             heartbeat: Duration::from_millis(args.heartbeat_ms),
+            auth: auth.clone(),
         })
         .collect();
     let list = peers
@@ -50,10 +83,10 @@ pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
         .collect::<Vec<_>>()
         .join(",");
     eprintln!(
-        "raftright: {} servers on {list}, data in {}; Ctrl-C stops them.\n\
-         try: raftright client --peers {list} put greeting hello\n     \
-         raftright client --peers {list} get greeting\n     \
-         raftright client --peers {list} status",
+        "raftright: {} servers on {list}, data in {}; Ctrl-C stops them.\n{key_note}\n\
+         try: raftright client --peers {list}{key_flag} put greeting hello\n     \
+         raftright client --peers {list}{key_flag} get greeting\n     \
+         raftright client --peers {list}{key_flag} status",
         args.servers,
         args.data_dir.display()
     );

@@ -5,9 +5,14 @@
 //! got then. The leader answers only once the entry is committed and applied. A server that
 //! is not the leader answers with its best hint; silence moves the client to the next server.
 //! Every `Get` goes through the log, so reads are linearizable.
+//!
+//! Every datagram is authenticated with the cluster key (`auth.rs`), which binds the client's
+//! own address: the socket is bound to the local IPv4 address that the route to the first
+//! server uses, so the client knows the address the servers see (no NAT in between).
 
-use super::wire;
-use crate::raft::{ClientId, Msg, Op, OpResult, Reply, Status};
+use super::auth::{Auth, MacError};
+use super::wire::{self, NodeStatus};
+use crate::raft::{ClientId, Msg, Op, OpResult, Reply};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
@@ -39,6 +44,9 @@ pub enum ClientError {
 
 pub struct Client {
     socket: UdpSocket,
+    /// This client's address as the servers see it.
+    me: SocketAddrV4,
+    auth: Auth,
     peers: Vec<SocketAddrV4>,
     client_id: ClientId,
     seq: u64,
@@ -47,22 +55,48 @@ pub struct Client {
     timeout: Duration,
     attempt: Duration,
     buf: Vec<u8>,
+    /// The last answer that failed authentication, and from whom (for the error message).
+    rejected: Option<(SocketAddrV4, MacError)>,
+}
+
+/// A UDP socket for talking to `peers`, bound to the local address that the route to the first
+/// of them uses, and that address (what the servers will see as the source).
+pub fn socket_towards(peers: &[SocketAddrV4]) -> io::Result<(UdpSocket, SocketAddrV4)> {
+    let first = *peers
+        .first()
+        .ok_or_else(|| io::Error::other("no server to talk to"))?;
+    // Connecting a UDP socket sends nothing; it only picks the route and the source address.
+    let probe = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+    probe.connect(first)?;
+    let local_ip = match probe.local_addr()? {
+        SocketAddr::V4(a) => *a.ip(),
+        SocketAddr::V6(a) => return Err(io::Error::other(format!("no IPv4 route: {a}"))),
+    };
+    let socket = UdpSocket::bind(SocketAddrV4::new(local_ip, 0))?;
+    match socket.local_addr()? {
+        SocketAddr::V4(me) => Ok((socket, me)),
+        SocketAddr::V6(a) => Err(io::Error::other(format!("bound to IPv6 {a}"))),
+    }
 }
 
 impl Client {
-    /// A client of the cluster `peers`; each operation gives up after `timeout`.
-    pub fn new(peers: Vec<SocketAddrV4>, timeout: Duration) -> io::Result<Self> {
+    /// A client of the cluster `peers`, authenticating with `auth`; each operation gives up
+    /// after `timeout`.
+    pub fn new(peers: Vec<SocketAddrV4>, auth: Auth, timeout: Duration) -> io::Result<Self> {
         assert!(!peers.is_empty(), "a client needs at least one server");
-        let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+        let (socket, me) = socket_towards(&peers)?;
         Ok(Self {
             target: rand::random_range(0..peers.len()),
             socket,
+            me,
+            auth,
             peers,
             client_id: rand::random(),
             seq: 0,
             timeout,
             attempt: (timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(1)),
             buf: vec![0; 65_536],
+            rejected: None,
         })
     }
 
@@ -105,9 +139,11 @@ impl Client {
             seq,
             op,
         };
-        let bytes = serde_json::to_vec(&request).map_err(io::Error::other)?;
-        if bytes.len() > wire::MAX_CLIENT_REQUEST {
-            return Err(ClientError::TooLarge { size: bytes.len() });
+        let payload = serde_json::to_vec(&request).map_err(io::Error::other)?;
+        if payload.len() > wire::MAX_CLIENT_REQUEST {
+            return Err(ClientError::TooLarge {
+                size: payload.len(),
+            });
         }
         let n = self.peers.len();
         let deadline = Instant::now() + self.timeout;
@@ -125,7 +161,8 @@ impl Client {
             }
             attempts += 1;
             let to = self.peers[self.target];
-            let sent = self.socket.send_to(&bytes, to);
+            let datagram = self.auth.seal(self.me, to, &payload);
+            let sent = self.socket.send_to(&datagram, to);
             match self.wait_reply(seq, (now + self.attempt).min(deadline))? {
                 Some(Reply::Ok { result }) => return Ok(result),
                 Some(Reply::NotLeader { leader_hint }) => {
@@ -148,9 +185,13 @@ impl Client {
                     }
                 }
                 None => {
-                    last = match sent {
-                        Ok(_) => format!("{to} did not answer"),
-                        Err(e) => format!("cannot send to {to}: {e}"),
+                    last = match (sent, self.rejected.take()) {
+                        (Err(e), _) => format!("cannot send to {to}: {e}"),
+                        (Ok(_), Some((from, why))) => format!(
+                            "an answer from {from} failed authentication: it {why}{}",
+                            wrong_key_hint(why)
+                        ),
+                        (Ok(_), None) => format!("{to} did not answer"),
                     };
                     self.target = (self.target + 1) % n;
                     refusals = 0;
@@ -167,24 +208,30 @@ impl Client {
                 return Ok(None);
             }
             self.socket.set_read_timeout(Some(left))?;
-            let len = match self.socket.recv_from(&mut self.buf) {
-                Ok((len, _)) => len,
+            let (len, from) = match self.socket.recv_from(&mut self.buf) {
+                Ok((len, SocketAddr::V4(from))) => (len, from),
+                Ok(_) => continue,
                 Err(e) if is_timeout(&e) => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e),
             };
-            if let Ok(Msg::ClientResponse { seq: s, reply }) = wire::decode(&self.buf[..len])
-                && s == seq
-            {
-                return Ok(Some(reply));
+            match self.auth.open(from, self.me, &self.buf[..len]) {
+                Ok(payload) => {
+                    if let Ok(Msg::ClientResponse { seq: s, reply }) = wire::decode(payload)
+                        && s == seq
+                    {
+                        return Ok(Some(reply));
+                    }
+                }
+                Err(why) => self.rejected = Some((from, why)),
             }
         }
     }
 
-    /// Asks every server for its status; `None` for a server that did not answer within
-    /// `wait`. Unanswered requests are re-sent every 200 ms.
-    pub fn status(&mut self, wait: Duration) -> io::Result<Vec<Option<Status>>> {
-        let mut answers: Vec<Option<Status>> = vec![None; self.peers.len()];
+    /// Asks every server for its status (the protocol's and its drop counters); `None` for a
+    /// server that did not answer within `wait`. Unanswered requests are re-sent every 200 ms.
+    pub fn status(&mut self, wait: Duration) -> io::Result<Vec<Option<NodeStatus>>> {
+        let mut answers: Vec<Option<NodeStatus>> = vec![None; self.peers.len()];
         let request = wire::encode(&Msg::StatusRequest).map_err(io::Error::other)?;
         let deadline = Instant::now() + wait;
         let mut next_send = Instant::now();
@@ -196,7 +243,8 @@ impl Client {
             if now >= next_send {
                 for (peer, answer) in self.peers.iter().zip(&answers) {
                     if answer.is_none() {
-                        let _ = self.socket.send_to(&request, peer);
+                        let datagram = self.auth.seal(self.me, *peer, &request);
+                        let _ = self.socket.send_to(&datagram, peer);
                     }
                 }
                 next_send = now + Duration::from_millis(200);
@@ -214,13 +262,33 @@ impl Client {
                 Err(e) => return Err(e),
             };
             let SocketAddr::V4(src) = src else { continue };
-            if let Ok(Msg::StatusResponse(status)) = wire::decode(&self.buf[..len])
+            let payload = match self.auth.open(src, self.me, &self.buf[..len]) {
+                Ok(payload) => payload,
+                Err(why) => {
+                    self.rejected = Some((src, why));
+                    continue;
+                }
+            };
+            if let Some(status) = wire::decode_status(payload)
                 && let Some(i) = self.peers.iter().position(|&p| p == src)
             {
                 answers[i] = Some(status);
             }
         }
         Ok(answers)
+    }
+
+    /// The last answer that failed authentication since this was last asked, and why.
+    pub fn take_rejected(&mut self) -> Option<(SocketAddrV4, MacError)> {
+        self.rejected.take()
+    }
+}
+
+fn wrong_key_hint(why: MacError) -> &'static str {
+    match why {
+        MacError::Wrong => " (another cluster key?)",
+        MacError::Missing => " (the server runs --insecure?)",
+        MacError::Unexpected => " (the server has a cluster key; this client runs --insecure)",
     }
 }
 

@@ -6,16 +6,19 @@
 //! answer's sequence number alone tells whose it is. A put counts once its committed answer
 //! arrives; its latency runs from its first send to that answer, retries included.
 
-use super::client::{Client, is_timeout};
+use super::auth::Auth;
+use super::client::{Client, is_timeout, socket_towards};
 use super::wire;
 use crate::raft::{ClientId, Msg, Op, Reply};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
     pub peers: Vec<SocketAddrV4>,
+    /// The cluster key (or `Auth::Insecure`).
+    pub auth: Auth,
     pub clients: usize,
     /// Untimed load before the measurement starts.
     pub warmup: Duration,
@@ -58,15 +61,18 @@ struct Slot {
     seq: u64,
     started: Instant,
     sent: Instant,
-    bytes: Vec<u8>,
+    /// The request's JSON; each send authenticates it for its destination.
+    payload: Vec<u8>,
 }
 
 /// Runs the load and reports on the measured window.
 pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let n = cfg.peers.len();
     let c = cfg.clients.max(1) as u64;
-    let mut leader = find_leader(&cfg.peers)?.unwrap_or(0);
-    let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+    let mut leader = find_leader(&cfg.peers, &cfg.auth)?.unwrap_or(0);
+    let (socket, me) = socket_towards(&cfg.peers)?;
+    let send =
+        |payload: &[u8], to: SocketAddrV4| socket.send_to(&cfg.auth.seal(me, to, payload), to);
     let base: ClientId = rand::random::<ClientId>() >> 16 << 16;
     let value = "v".repeat(cfg.value_size);
     let modulus = 10u64.saturating_pow(cfg.key_size.min(18) as u32);
@@ -93,14 +99,14 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                 seq,
                 started: start,
                 sent: start,
-                bytes: request(base + k, seq),
+                payload: request(base + k, seq),
             }
         })
         .collect();
     for s in &mut slots {
         s.started = Instant::now();
         s.sent = s.started;
-        socket.send_to(&s.bytes, cfg.peers[leader])?;
+        send(&s.payload, cfg.peers[leader])?;
     }
 
     let mut report = LoadReport::default();
@@ -117,18 +123,20 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                     leader = (leader + 1) % n;
                     s.sent = now;
                     report.resent += 1;
-                    socket.send_to(&s.bytes, cfg.peers[leader])?;
+                    send(&s.payload, cfg.peers[leader])?;
                 }
             }
             next_check = now + Duration::from_millis(20);
         }
         socket.set_read_timeout(Some((end - now).min(Duration::from_millis(20))))?;
-        let len = match socket.recv_from(&mut buf) {
-            Ok((len, _)) => len,
+        let (len, from) = match socket.recv_from(&mut buf) {
+            Ok((len, SocketAddr::V4(from))) => (len, from),
+            Ok(_) => continue,
             Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => continue,
             Err(e) => return Err(e),
         };
-        let Ok(Msg::ClientResponse { seq, reply }) = wire::decode(&buf[..len]) else {
+        let Ok(Msg::ClientResponse { seq, reply }) = wire::open(&cfg.auth, from, me, &buf[..len])
+        else {
             continue;
         };
         let k = ((seq.wrapping_sub(1)) % c) as usize;
@@ -145,7 +153,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                 }
                 s.round += 1;
                 s.seq = s.round * c + k as u64 + 1;
-                s.bytes = request(s.client_id, s.seq);
+                s.payload = request(s.client_id, s.seq);
                 s.started = done;
             }
             Reply::NotLeader { leader_hint } => {
@@ -157,7 +165,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
             }
         }
         s.sent = done;
-        socket.send_to(&s.bytes, cfg.peers[leader])?;
+        send(&s.payload, cfg.peers[leader])?;
     }
     report.elapsed = end.saturating_duration_since(measure_from);
     report.latencies.sort_unstable();
@@ -165,10 +173,10 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
 }
 
 /// The index of the server that says it leads, if any answers so.
-pub fn find_leader(peers: &[SocketAddrV4]) -> io::Result<Option<usize>> {
-    let mut client = Client::new(peers.to_vec(), Duration::from_secs(1))?;
+pub fn find_leader(peers: &[SocketAddrV4], auth: &Auth) -> io::Result<Option<usize>> {
+    let mut client = Client::new(peers.to_vec(), auth.clone(), Duration::from_secs(1))?;
     let answers = client.status(Duration::from_millis(500))?;
     Ok(answers
         .iter()
-        .position(|a| a.as_ref().is_some_and(|s| s.role == "Leader")))
+        .position(|a| a.as_ref().is_some_and(|s| s.status.role == "Leader")))
 }

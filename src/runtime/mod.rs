@@ -2,7 +2,9 @@
 //! under `stateright::actor::spawn` over real UDP, keeps its persistent state durable on disk,
 //! and provides the client library that finds the leader and retries.
 //!
-//! - [`wire`]: the datagram codec (JSON, one message per datagram) and its size limits.
+//! - [`auth`]: the cluster key, its file, and the MAC that authenticates every datagram.
+//! - [`wire`]: the datagram codec (JSON, one message per datagram, authenticated), its size
+//!   limits, and the reasons a datagram is dropped.
 //! - [`wal`]: the checksummed write-ahead log and its recovery.
 //! - [`commit`]: group commit, one fsync for many saves, on a thread of its own.
 //! - [`node`]: the wrapper actor that persists `Save`s itself, and the spawn wiring.
@@ -10,6 +12,7 @@
 //! - [`client`]: leader discovery through hints, retries with the same client id and sequence.
 //! - [`loadgen`]: many concurrent clients over one socket, for the benchmark.
 
+pub mod auth;
 pub mod client;
 pub mod commit;
 pub mod loadgen;

@@ -11,19 +11,29 @@
 //!
 //! Which messages may leave before which records are durable, and how a batch of messages
 //! leaves, is the outbox's business (`outbox.rs`).
+//!
+//! The actor's message type is a raw [`Datagram`]: spawn's (de)serialisers pass bytes through,
+//! and the node itself, which holds the cluster key, checks each incoming datagram (size, then
+//! MAC, then decoding, then that a peer message comes from a peer; `wire::open`) and seals each
+//! outgoing message (`wire::seal`). A datagram that fails is counted by reason ([`Drops`],
+//! reported in the answer to a `StatusRequest`) and never reaches the protocol. The syncer's
+//! wake-ups come from the node's own wake socket and are recognised by that address alone (a
+//! forged one only makes the node look at what has become durable, as any event does).
 
+use super::auth::{Auth, MacError};
 use super::commit::{self, Committer, Shared};
 use super::outbox::{Outbox, Snapshot};
 use super::wal::{self, WalError};
-use super::wire;
+use super::wire::{self, Drops, Rejected};
 use crate::raft::{Config, Effect, HardState, Input, Msg, ServerState, Timer};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Why a node cannot start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +69,8 @@ pub struct NodeConfig {
     /// Election timeouts are drawn from `[election_timeout, 2 * election_timeout)`.
     pub election_timeout: Duration,
     pub heartbeat: Duration,
+    /// The cluster key every datagram is authenticated with, or `Auth::Insecure`.
+    pub auth: Auth,
 }
 
 impl NodeConfig {
@@ -93,11 +105,35 @@ impl NodeConfig {
     }
 }
 
+/// One UDP datagram, as it came off or goes onto the wire: the node's actor message. Spawn
+/// only copies the bytes; the node authenticates and decodes them itself, because spawn's
+/// (de)serialisers are plain `fn`s that cannot hold a key (or count what they drop).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Datagram(pub Vec<u8>);
+
+impl fmt::Debug for Datagram {
+    /// The payload as text (spawn logs every datagram at `info`), without the frame's bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = &self.0;
+        let (framed, payload) = match bytes.first() {
+            Some(&super::auth::FORMAT) if bytes.len() >= super::auth::OVERHEAD => {
+                (true, &bytes[1..bytes.len() - super::auth::TAG_LEN])
+            }
+            _ => (false, &bytes[..]),
+        };
+        let text = String::from_utf8_lossy(&payload[..payload.len().min(512)]);
+        let more = if payload.len() > 512 { "..." } else { "" };
+        let tagged = if framed { "tagged " } else { "" };
+        write!(f, "Datagram({tagged}{text:?}{more})")
+    }
+}
+
 /// The wrapper actor. Runtime bookkeeping lives in a `RefCell` because spawn runs each actor
 /// on its own thread and hands handlers `&self`; the protocol state stays in `ServerState`.
 pub struct Node {
     server: Config,
     addr: SocketAddrV4,
+    auth: Auth,
     rt: RefCell<Runtime>,
 }
 
@@ -109,6 +145,10 @@ struct Runtime {
     outbox: Outbox,
     /// The syncer's socket: a datagram from it means "more is durable".
     wake: Id,
+    /// Dropped datagrams since start, by reason.
+    drops: Drops,
+    /// Keeps logging about dropped datagrams to a few lines a minute, whatever arrives.
+    drop_log: DropLog,
 }
 
 /// Recovers a node's storage, starts its syncer and builds its actor. A port already in use
@@ -152,14 +192,23 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
         opened.storage.log.len(),
         opened.records
     );
+    if cfg.auth.is_insecure() {
+        log::warn!(
+            "{addr}: running --insecure: datagrams carry no MAC, and this node believes any \
+             datagram from anyone who can send to it (a forged source address included)"
+        );
+    }
     let node = Node {
         server: cfg.server(),
         addr,
+        auth: cfg.auth.clone(),
         rt: RefCell::new(Runtime {
             committer: Committer::new(shared.clone(), &opened.storage),
             recovered: Some(opened.storage),
             outbox: Outbox::default(),
             wake: wake_id,
+            drops: Drops::default(),
+            drop_log: DropLog::new(),
         }),
     };
     Ok((node, shared))
@@ -185,8 +234,8 @@ pub fn run(cfgs: &[NodeConfig]) -> Result<(), NodeError> {
         source: std::io::Error::other(e),
     })?;
     stateright::actor::spawn(
-        wire::encode,
-        wire::decode,
+        |datagram: &Datagram| Ok(datagram.0.clone()),
+        |bytes| Ok(Datagram(bytes.to_vec())),
         |()| serde_json::to_vec(&()),
         |bytes| serde_json::from_slice(bytes),
         actors,
@@ -203,10 +252,27 @@ pub fn run(cfgs: &[NodeConfig]) -> Result<(), NodeError> {
 
 impl Runtime {
     /// Sends every held message whose records are now durable.
-    fn release(&mut self, o: &mut Out<Node>) {
+    fn release(&mut self, node: &Node, o: &mut Out<Node>) {
         let synced = self.committer.refresh();
         for (to, msg) in self.outbox.release(synced) {
-            o.send(to, msg);
+            self.send(node, o, to, &msg);
+        }
+    }
+
+    /// Encodes and authenticates one message; an answer to a status request carries the drop
+    /// counters too.
+    fn send(&self, node: &Node, o: &mut Out<Node>, to: Id, msg: &Msg) {
+        let dst = SocketAddrV4::from(to);
+        let sealed = match msg {
+            Msg::StatusResponse(status) => {
+                let answer = wire::status_response(status.clone(), self.drops);
+                wire::seal(&node.auth, node.addr, dst, &answer)
+            }
+            _ => wire::seal(&node.auth, node.addr, dst, msg),
+        };
+        match sealed {
+            Ok(bytes) => o.send(to, Datagram(bytes)),
+            Err(e) => log::warn!("{}: cannot send to {dst}: {e}", node.addr),
         }
     }
 
@@ -219,7 +285,7 @@ impl Runtime {
         state: &ServerState,
         o: &mut Out<Node>,
     ) {
-        self.release(o);
+        self.release(node, o);
         let server = Snapshot {
             current_term: state.current_term(),
             commit_index: state.commit_index,
@@ -237,12 +303,128 @@ impl Runtime {
             }
         }
         for (to, msg) in now {
-            o.send(to, msg);
+            self.send(node, o, to, &msg);
         }
+    }
+
+    /// Counts and logs a dropped datagram.
+    fn dropped(&mut self, node: &Node, from: SocketAddrV4, why: Rejected, len: usize) {
+        self.drops.count(why);
+        let peer = node.server.servers.contains(&Id::from(from));
+        self.drop_log
+            .note(node.addr, from, peer, why, len, Instant::now());
+    }
+}
+
+/// Logging of dropped datagrams that a flood cannot turn into a flood of lines: each drop at
+/// `debug`; at `warn`, a peer whose datagrams fail authentication (a wrong key, or one side
+/// `--insecure`) at most once a minute per peer; and every other drop in a summary of at most
+/// one line a minute (`warn` if it includes authentication failures, `info` otherwise).
+struct DropLog {
+    /// Per peer: when it was last warned about, and failures since.
+    peers: Vec<(SocketAddrV4, Option<Instant>, u64)>,
+    /// Drops since the last summary, and when that was.
+    since_summary: Drops,
+    summarised: Instant,
+    /// Whether anything has been summarised yet (the first drop is reported at once).
+    started: bool,
+}
+
+const DROP_LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl DropLog {
+    fn new() -> Self {
+        Self {
+            peers: Vec::new(),
+            since_summary: Drops::default(),
+            summarised: Instant::now(),
+            started: false,
+        }
+    }
+
+    fn note(
+        &mut self,
+        me: SocketAddrV4,
+        from: SocketAddrV4,
+        peer: bool,
+        why: Rejected,
+        len: usize,
+        now: Instant,
+    ) {
+        log::debug!("{me}: dropped a datagram of {len} bytes from {from}: it {why}");
+        if let (true, Rejected::BadMac(mac)) = (peer, why) {
+            return self.peer_fails(me, from, mac, now);
+        }
+        self.since_summary.count(why);
+        if self.started && now.duration_since(self.summarised) < DROP_LOG_EVERY {
+            return;
+        }
+        let d = std::mem::take(&mut self.since_summary);
+        let level = if d.bad_mac > 0 {
+            log::Level::Warn
+        } else {
+            log::Level::Info
+        };
+        let window = if self.started {
+            format!(
+                "in the last {} s",
+                now.duration_since(self.summarised).as_secs()
+            )
+        } else {
+            "so far".to_string()
+        };
+        log::log!(
+            level,
+            "{me}: dropped {} datagram(s) {window} (junk {}, oversized {}, unknown_sender {}, \
+             bad_mac {}); the next summary in a minute at the soonest",
+            d.total(),
+            d.junk,
+            d.oversized,
+            d.unknown_sender,
+            d.bad_mac
+        );
+        self.summarised = now;
+        self.started = true;
+    }
+
+    fn peer_fails(&mut self, me: SocketAddrV4, from: SocketAddrV4, mac: MacError, now: Instant) {
+        let i = match self.peers.iter().position(|p| p.0 == from) {
+            Some(i) => i,
+            None => {
+                self.peers.push((from, None, 0));
+                self.peers.len() - 1
+            }
+        };
+        let (_, last, count) = &mut self.peers[i];
+        *count += 1;
+        if last.is_some_and(|t| now.duration_since(t) < DROP_LOG_EVERY) {
+            return;
+        }
+        let guess = match mac {
+            MacError::Wrong => "wrong cluster key?",
+            MacError::Missing => "does that node run --insecure?",
+            MacError::Unexpected => "every node needs the same key, or all of them --insecure",
+        };
+        log::warn!(
+            "{me}: datagrams from peer {from} fail authentication ({count} dropped; it {mac}): \
+             {guess}"
+        );
+        *last = Some(now);
+        *count = 0;
     }
 }
 
 impl Node {
+    /// The message in a datagram from `from`, if it is authentic, decodes, and (for a peer
+    /// message) comes from a peer.
+    fn accept(&self, from: SocketAddrV4, datagram: &[u8]) -> Result<Msg, Rejected> {
+        let msg = wire::open(&self.auth, from, self.addr, datagram)?;
+        if msg.term().is_some() && !self.server.servers.contains(&Id::from(from)) {
+            return Err(Rejected::UnknownSender);
+        }
+        Ok(msg)
+    }
+
     fn log_transition(&self, before: (&'static str, u64), state: &ServerState) {
         let after = (state.role.name(), state.current_term());
         if after != before {
@@ -252,7 +434,7 @@ impl Node {
 }
 
 impl Actor for Node {
-    type Msg = Msg;
+    type Msg = Datagram;
     type State = ServerState;
     type Timer = Timer;
     type Random = ();
@@ -270,15 +452,26 @@ impl Actor for Node {
         state
     }
 
-    fn on_msg(&self, id: Id, state: &mut Cow<ServerState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+    fn on_msg(
+        &self,
+        id: Id,
+        state: &mut Cow<ServerState>,
+        src: Id,
+        datagram: Datagram,
+        o: &mut Out<Self>,
+    ) {
         let mut rt = self.rt.borrow_mut();
         if src == rt.wake {
-            return rt.release(o);
+            return rt.release(self, o);
         }
-        if msg.term().is_some() && !self.server.servers.contains(&src) {
-            log::debug!("{}: ignoring a peer message from outsider {src}", self.addr);
-            return rt.release(o);
-        }
+        let from = SocketAddrV4::from(src);
+        let msg = match self.accept(from, &datagram.0) {
+            Ok(msg) => msg,
+            Err(why) => {
+                rt.dropped(self, from, why, datagram.0.len());
+                return rt.release(self, o);
+            }
+        };
         let before = (state.role.name(), state.current_term());
         let effects = self.server.step(id, state, Input::Msg(src, msg));
         rt.forward(self, effects, state, o);

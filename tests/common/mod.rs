@@ -1,13 +1,17 @@
 //! A harness for cluster tests: real `raftright node` processes on free loopback ports, with
 //! their data in a temporary directory; every process is killed when the harness is dropped.
+//! Every node authenticates with the cluster key in `DIR/cluster.key` unless a test says
+//! otherwise ([`NodeKey`]); the client helpers use that key too.
 //! Tests poll for outcomes with generous deadlines and never assert how long anything took.
 
 #![allow(dead_code)]
 
 use raftright::raft::Status;
+use raftright::runtime::auth::{Auth, ClusterKey};
 use raftright::runtime::client::Client;
+use raftright::runtime::wire::NodeStatus;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -62,11 +66,35 @@ pub fn signal(child: &Child, sig: i32) {
     assert_eq!(rc, 0, "kill({}, {sig}) failed", child.id());
 }
 
+/// How a node authenticates.
+#[derive(Clone, Debug)]
+pub enum NodeKey {
+    /// The cluster's key, `DIR/cluster.key`.
+    Cluster,
+    /// Another key file.
+    File(PathBuf),
+    /// `--insecure`.
+    Insecure,
+    /// Neither flag.
+    Nothing,
+}
+
+/// Writes a fresh key to `path` and returns it.
+pub fn make_key(path: &Path) -> Auth {
+    let key = ClusterKey::generate().expect("a random key");
+    key.write_new(path, false).expect("write the key");
+    Auth::Key(key)
+}
+
 pub struct Cluster {
     pub peers: Vec<SocketAddrV4>,
     pub dir: tempfile::TempDir,
     nodes: Vec<Option<Child>>,
     node_args: Vec<String>,
+    keys: Vec<NodeKey>,
+    /// The cluster's key, as in `DIR/cluster.key`: what the harness's own status requests and
+    /// library clients use.
+    pub auth: Auth,
 }
 
 impl Cluster {
@@ -77,16 +105,36 @@ impl Cluster {
 
     /// Starts `n` nodes, each with `args` added to its command line.
     pub fn start_with(n: usize, args: &[&str]) -> Self {
-        let mut cluster = Self {
-            peers: free_ports(n),
-            dir: tempfile::tempdir().expect("temp dir"),
-            nodes: (0..n).map(|_| None).collect(),
-            node_args: args.iter().map(|s| s.to_string()).collect(),
-        };
+        Self::start_keyed(n, args, |_| NodeKey::Cluster)
+    }
+
+    /// Starts `n` nodes, each with `args` added to its command line, node `i` authenticating
+    /// as `key(i)` says.
+    pub fn start_keyed(n: usize, args: &[&str], key: impl Fn(usize) -> NodeKey) -> Self {
+        let mut cluster = Self::prepare(n, args, key);
         for i in 0..n {
             cluster.start_node(i);
         }
         cluster
+    }
+
+    /// A cluster of `n` nodes with a key, none of them started.
+    pub fn prepare(n: usize, args: &[&str], key: impl Fn(usize) -> NodeKey) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let auth = make_key(&dir.path().join("cluster.key"));
+        Self {
+            peers: free_ports(n),
+            dir,
+            nodes: (0..n).map(|_| None).collect(),
+            node_args: args.iter().map(|s| s.to_string()).collect(),
+            keys: (0..n).map(key).collect(),
+            auth,
+        }
+    }
+
+    /// The cluster's key file.
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("cluster.key")
     }
 
     pub fn peers_arg(&self) -> String {
@@ -106,6 +154,12 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        match &self.keys[i] {
+            NodeKey::Cluster => cmd.arg("--cluster-key-file").arg(self.key_file()),
+            NodeKey::File(file) => cmd.arg("--cluster-key-file").arg(file),
+            NodeKey::Insecure => cmd.arg("--insecure"),
+            NodeKey::Nothing => &mut cmd,
+        };
         cmd
     }
 
@@ -114,6 +168,35 @@ impl Cluster {
         assert!(self.nodes[i].is_none(), "node {i} is running");
         let child = self.node_command(i).spawn().expect("start a node");
         self.nodes[i] = Some(child);
+    }
+
+    /// Node `i`'s log file, for nodes started with [`Cluster::start_node_logged`].
+    pub fn log_file(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{i}.log"))
+    }
+
+    /// What node `i` has logged so far.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.log_file(i)).unwrap_or_default()
+    }
+
+    /// Starts (or restarts) node `i` with its stderr appended to [`Cluster::log_file`].
+    pub fn start_node_logged(&mut self, i: usize, rust_log: &str) -> PathBuf {
+        assert!(self.nodes[i].is_none(), "node {i} is running");
+        let path = self.log_file(i);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("a log file");
+        let child = self
+            .node_command(i)
+            .env("RUST_LOG", rust_log)
+            .stderr(log)
+            .spawn()
+            .expect("start a node");
+        self.nodes[i] = Some(child);
+        path
     }
 
     /// Runs node `i` in the foreground, for a node expected to exit on its own.
@@ -158,8 +241,15 @@ impl Cluster {
 
     /// Every node's status, `None` for one that did not answer.
     pub fn status(&self) -> Vec<Option<Status>> {
-        let mut client = Client::new(self.peers.clone(), Duration::from_secs(1)).expect("socket");
-        client.status(Duration::from_millis(500)).expect("status")
+        self.node_status()
+            .into_iter()
+            .map(|s| s.map(|s| s.status))
+            .collect()
+    }
+
+    /// Every node's status with its drop counters, asked with the cluster's key.
+    pub fn node_status(&self) -> Vec<Option<NodeStatus>> {
+        status_with(&self.peers, &self.auth)
     }
 
     /// The single leader among `among` with the highest term, once the others that answer
@@ -194,15 +284,22 @@ impl Cluster {
         (0..self.peers.len()).collect()
     }
 
-    /// `raftright client --peers ALL <args>`.
+    /// `raftright client --peers ALL --cluster-key-file DIR/cluster.key <args>`.
     pub fn client(&self, args: &[&str]) -> Output {
-        client(&self.peers, args)
+        client(&self.peers, &self.key_file(), args)
     }
 
-    /// A library client of the whole cluster.
+    /// A library client of the whole cluster, with the cluster's key.
     pub fn lib_client(&self, timeout: Duration) -> Client {
-        Client::new(self.peers.clone(), timeout).expect("client socket")
+        Client::new(self.peers.clone(), self.auth.clone(), timeout).expect("client socket")
     }
+}
+
+/// Every node's status with its drop counters, asked with `auth`.
+pub fn status_with(peers: &[SocketAddrV4], auth: &Auth) -> Vec<Option<NodeStatus>> {
+    let mut client =
+        Client::new(peers.to_vec(), auth.clone(), Duration::from_secs(1)).expect("client socket");
+    client.status(Duration::from_millis(500)).expect("status")
 }
 
 /// The `--peers` argument: addresses joined by commas.
@@ -214,11 +311,12 @@ pub fn peers_arg(peers: &[SocketAddrV4]) -> String {
         .join(",")
 }
 
-/// `raftright client --peers PEERS <args>`.
-pub fn client(peers: &[SocketAddrV4], args: &[&str]) -> Output {
+/// `raftright client --peers PEERS --cluster-key-file KEY <args>`.
+pub fn client(peers: &[SocketAddrV4], key: &Path, args: &[&str]) -> Output {
     let list = peers_arg(peers);
     let child = Command::new(BIN)
-        .args(["client", "--peers", &list])
+        .args(["client", "--peers", &list, "--cluster-key-file"])
+        .arg(key)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
