@@ -311,7 +311,8 @@ impl Runtime {
     fn dropped(&mut self, node: &Node, from: SocketAddrV4, why: Rejected, len: usize) {
         self.drops.count(why);
         let peer = node.server.servers.contains(&Id::from(from));
-        self.drop_log
+        let _logged = self
+            .drop_log
             .note(node.addr, from, peer, why, len, Instant::now());
     }
 }
@@ -342,6 +343,7 @@ impl DropLog {
         }
     }
 
+    /// Logs one drop; returns whether that took a line above `debug`.
     fn note(
         &mut self,
         me: SocketAddrV4,
@@ -350,14 +352,14 @@ impl DropLog {
         why: Rejected,
         len: usize,
         now: Instant,
-    ) {
+    ) -> bool {
         log::debug!("{me}: dropped a datagram of {len} bytes from {from}: it {why}");
         if let (true, Rejected::BadMac(mac)) = (peer, why) {
             return self.peer_fails(me, from, mac, now);
         }
         self.since_summary.count(why);
         if self.started && now.duration_since(self.summarised) < DROP_LOG_EVERY {
-            return;
+            return false;
         }
         let d = std::mem::take(&mut self.since_summary);
         let level = if d.bad_mac > 0 {
@@ -385,9 +387,16 @@ impl DropLog {
         );
         self.summarised = now;
         self.started = true;
+        true
     }
 
-    fn peer_fails(&mut self, me: SocketAddrV4, from: SocketAddrV4, mac: MacError, now: Instant) {
+    fn peer_fails(
+        &mut self,
+        me: SocketAddrV4,
+        from: SocketAddrV4,
+        mac: MacError,
+        now: Instant,
+    ) -> bool {
         let i = match self.peers.iter().position(|p| p.0 == from) {
             Some(i) => i,
             None => {
@@ -398,7 +407,7 @@ impl DropLog {
         let (_, last, count) = &mut self.peers[i];
         *count += 1;
         if last.is_some_and(|t| now.duration_since(t) < DROP_LOG_EVERY) {
-            return;
+            return false;
         }
         let guess = match mac {
             MacError::Wrong => "wrong cluster key?",
@@ -411,6 +420,7 @@ impl DropLog {
         );
         *last = Some(now);
         *count = 0;
+        true
     }
 }
 
@@ -484,5 +494,32 @@ impl Actor for Node {
         let effects = self.server.step(id, state, Input::Timeout(*timer));
         rt.forward(self, effects, state, o);
         self.log_transition(before, state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_drops_takes_a_few_lines_a_minute() {
+        let at = |port| SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+        let (me, peer, stranger) = (at(1), at(2), at(3));
+        let mut log = DropLog::new();
+        let start = Instant::now();
+        let mut lines = 0;
+        for i in 0..10_000u64 {
+            let now = start + Duration::from_millis(i); // 10 s of drops
+            let bad = Rejected::BadMac(MacError::Wrong);
+            lines += log.note(me, peer, true, bad, 100, now) as u32;
+            lines += log.note(me, stranger, false, bad, 100, now) as u32;
+            lines += log.note(me, stranger, false, Rejected::Junk, 100, now) as u32;
+        }
+        assert_eq!(lines, 2, "one warning about the peer, one summary");
+        let later = start + Duration::from_secs(71);
+        let bad = Rejected::BadMac(MacError::Wrong);
+        assert!(log.note(me, peer, true, bad, 100, later));
+        assert!(log.note(me, stranger, false, Rejected::Junk, 100, later));
+        assert!(!log.note(me, stranger, false, Rejected::Junk, 100, later));
     }
 }
