@@ -6,7 +6,7 @@ mod common;
 use common::{Cluster, eventually, stderr, stdout};
 use raftright::raft::{Msg, Op};
 use raftright::runtime::auth::Auth;
-use raftright::runtime::wire;
+use raftright::runtime::wire::{self, Drops};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -225,4 +225,10 @@ fn concurrent_clients_all_succeed() {
     let out = cluster.client(&["delete", "c0k0"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(client.get("c0k0").unwrap(), None);
+    // Among servers and clients that share the key nothing is dropped: not the syncers'
+    // wake-ups (one per fsync), not an answer, not a heartbeat.
+    for (i, s) in cluster.node_status().iter().enumerate() {
+        let drops = s.as_ref().expect("every node answers").drops;
+        assert_eq!(drops, Drops::default(), "node {i}");
+    }
 }
