@@ -146,8 +146,9 @@ fn a_forged_request_vote_of_the_largest_term_moves_no_term() {
     let socket = impersonate(&mut cluster, f);
     let targets: Vec<_> = rest.iter().map(|&i| cluster.peers[i]).collect();
     forge(&socket, &vote, &targets);
-    // 60 from the outsider and 60 from the peer's address at each of the others.
-    wait_counted(&cluster, &rest, &before, 120);
+    // 60 from the outsider and 60 from the peer's address at each of the others (UDP may
+    // lose a few on a busy machine).
+    wait_counted(&cluster, &rest, &before, 90);
     drop(socket);
     cluster.start_node_logged(f, "warn");
 
@@ -216,7 +217,7 @@ fn a_forged_acknowledgement_of_entries_a_follower_lacks_commits_nothing() {
     forge(&outsider, &ack, &[cluster.peers[leader]]);
     let socket = impersonate(&mut cluster, b);
     forge(&socket, &ack, &[cluster.peers[leader]]);
-    wait_counted(&cluster, &[leader], &before, 120);
+    wait_counted(&cluster, &[leader], &before, 90);
     cluster.pause(a);
     let mut to_leader = Client::new(
         vec![cluster.peers[leader]],
@@ -292,7 +293,7 @@ fn a_forged_append_entries_of_a_later_term_loses_no_write() {
     forge(&outsider, &append, &targets);
     let socket = impersonate(&mut cluster, leader);
     forge(&socket, &append, &targets);
-    wait_counted(&cluster, &rest, &before, 120);
+    wait_counted(&cluster, &rest, &before, 90);
     drop(socket);
 
     let (new, _) = cluster.wait_for_leader(&rest);
@@ -385,16 +386,17 @@ fn an_insecure_node_and_keyed_nodes_do_not_talk() {
             NodeKey::Cluster
         }
     });
-    cluster.wait_for_leader(&[0, 1]);
+    let (leader, _) = cluster.wait_for_leader(&[0, 1]);
     let out = cluster.client(&["put", "k", "v"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let addr = |i: usize| cluster.peers[i].to_string();
+    // Node 2 campaigns (it hears no valid heartbeat) to both; the leader sends it heartbeats.
     eventually("each side saying why the other fails", || {
-        let (keyed, insecure) = (cluster.log(0), cluster.log(2));
+        let (keyed, insecure) = (cluster.log(leader), cluster.log(2));
         (keyed.contains(&format!("from peer {}", addr(2)))
             && keyed.contains("carries no MAC")
             && insecure.contains("runs --insecure")
-            && insecure.contains(&format!("from peer {}", addr(0))))
+            && insecure.contains(&format!("from peer {}", addr(leader))))
         .then_some(())
     });
     let insecure = cluster.log(2);
