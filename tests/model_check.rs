@@ -5,7 +5,7 @@
 
 use raftright::model::check::{self, Options, Outcome, Report, Strategy};
 use raftright::model::file::{self, DEFAULT_SUITE};
-use raftright::model::mutants::{CATCHES, Search};
+use raftright::model::mutants::CATCHES;
 use raftright::model::properties::ALWAYS;
 use raftright::raft::Mutant;
 use std::process::Command;
@@ -78,24 +78,16 @@ fn symmetric_counts_do_not_depend_on_threads() {
 }
 
 /// Every row of the mutant catalogue: the mutant's counterexample violates the named property
-/// in the named model, exhaustively or by random walks from the named seed.
+/// in the named model.
 #[test]
 fn every_mutant_is_caught_where_the_catalogue_says() {
     for catch in CATCHES {
         let mut model = file::shipped(catch.model).unwrap();
         model.cfg.mutant = Some(catch.mutant);
-        let options = match catch.search {
-            Search::Exhaustive => Options {
-                stop_at_violation: true,
-                ..Options::default()
-            },
-            Search::Simulation { seed } => Options {
-                strategy: Strategy::Simulation,
-                seed,
-                timeout: Some(Duration::from_secs(120)),
-                stop_at_violation: true,
-                ..Options::default()
-            },
+        let options = Options {
+            stop_at_violation: true,
+            expected_violation: Some(catch.property),
+            ..Options::default()
         };
         let report = check::check(model.cfg, &options, &mut |_| {});
         assert_eq!(
@@ -167,8 +159,8 @@ fn exit_statuses_tell_a_violation_from_a_changed_count() {
 
     let dir = tempfile::tempdir().unwrap();
     let tiny = std::fs::read_to_string("models/tiny.toml").unwrap();
-    let wrong = tiny.replace("dfs = 7234", "dfs = 7000");
-    assert_ne!(wrong, tiny, "tiny.toml records dfs = 7234");
+    let wrong = tiny.replace("dfs = 3776", "dfs = 3000");
+    assert_ne!(wrong, tiny, "tiny.toml records dfs = 3776");
     let path = dir.path().join("tiny-wrong-count.toml");
     std::fs::write(&path, wrong).unwrap();
     let (code, out) = cli(&[path.to_str().unwrap()]);
@@ -184,7 +176,7 @@ fn exit_statuses_tell_a_violation_from_a_changed_count() {
 fn a_mutant_alone_goes_to_its_catching_model() {
     let (code, out) = cli(&["--mutant", "commit-index-regresses"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("model: models/faults.toml"), "{out}");
+    assert!(out.contains("model: models/clients.toml"), "{out}");
     assert!(!out.contains("NOT caught"), "{out}");
 }
 
@@ -244,7 +236,7 @@ fn bench_check_reports_rate_and_memory_per_model() {
         .find(|l| l.starts_with("| `models/tiny.toml`"))
         .unwrap_or_else(|| panic!("no row for tiny.toml:\n{stdout}"));
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    assert_eq!(cells[2], "7234", "{row}");
+    assert_eq!(cells[2], "3776", "{row}");
     let rate: f64 = cells[4].parse().expect("unique states/s");
     assert!(rate > 0.0, "{row}");
 }

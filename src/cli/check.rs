@@ -4,7 +4,7 @@
 use super::{CliError, ModelArgs, memory};
 use raftright::model::check::{self, Options, Outcome, Report, Strategy};
 use raftright::model::file::{DEFAULT_SUITE, NamedModel};
-use raftright::model::mutants::{self, Search};
+use raftright::model::mutants;
 use raftright::model::story;
 use raftright::raft::Mutant;
 use stateright::Expectation;
@@ -71,14 +71,12 @@ impl From<StrategyArg> for Strategy {
 
 pub fn run(args: CheckArgs) -> Result<i32, CliError> {
     if args.list_mutants {
-        for c in mutants::CATCHES {
-            println!(
-                "{}\t{}\t{}\t{}",
-                c.mutant.name(),
-                c.property,
-                where_caught(c.model, c.search),
-                c.mutant.describe()
-            );
+        for m in Mutant::ALL {
+            let (property, place) = match mutants::catch(m) {
+                Some(c) => (c.property, c.model),
+                None => ("-", "-"),
+            };
+            println!("{}\t{property}\t{place}\t{}", m.name(), m.describe());
         }
         return Ok(EXIT_OK);
     }
@@ -121,21 +119,16 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
         .unwrap_or(EXIT_OK))
 }
 
-fn where_caught(model: &str, search: Search) -> String {
-    match search {
-        Search::Exhaustive => format!("{model} (exhaustive)"),
-        Search::Simulation { seed } => format!("{model} (simulation from seed {seed})"),
-    }
-}
-
 /// `check --mutant NAME` alone: straight to the model that catches it.
 fn check_mutant(args: &CheckArgs, mutant: Mutant) -> Result<i32, CliError> {
-    let catch = mutants::catch(mutant);
+    let catch = mutants::catch(mutant).ok_or_else(|| {
+        format!("{mutant} has no catching model yet; give a model file to check it on")
+    })?;
     println!(
-        "mutant {} is caught by \"{}\" in {}",
+        "mutant {} is caught by \"{}\" in {} (exhaustive)",
         mutant.name(),
         catch.property,
-        where_caught(catch.model, catch.search)
+        catch.model
     );
     let model_args = ModelArgs {
         file: Some(catch.model.into()),
@@ -143,13 +136,7 @@ fn check_mutant(args: &CheckArgs, mutant: Mutant) -> Result<i32, CliError> {
         ..Default::default()
     };
     let loaded = model_args.load_shipped(catch.model)?;
-    let mut opts = options(args);
-    if let Search::Simulation { seed } = catch.search {
-        opts.strategy = Strategy::Simulation;
-        opts.seed = seed;
-        opts.timeout = opts.timeout.or(Some(Duration::from_secs(120)));
-    }
-    Ok(check_one(args, &model_args, loaded, opts))
+    Ok(check_one(args, &model_args, loaded, options(args)))
 }
 
 fn options(args: &CheckArgs) -> Options {
@@ -161,6 +148,11 @@ fn options(args: &CheckArgs) -> Options {
         seed: args.seed,
         depth: args.depth,
         stop_at_violation: args.model.mutant.is_some(),
+        expected_violation: args
+            .model
+            .mutant
+            .and_then(mutants::catch)
+            .map(|c| c.property),
     }
 }
 

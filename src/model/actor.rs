@@ -1,7 +1,7 @@
 //! The model's actors: Raft servers and the clients that drive them, as one actor type.
 
 use super::client::{ClientState, ModelClient};
-use crate::raft::{self, Config, HardState, Msg, ServerState};
+use crate::raft::{Config, HardState, Msg, ServerState, Timer};
 use serde::Serialize;
 use stateright::actor::{Actor, Command, Id, Out};
 use std::borrow::Cow;
@@ -16,14 +16,6 @@ pub enum ModelActor {
 pub enum NodeState {
     Server(ServerState),
     Client(ClientState),
-}
-
-/// The timers of the model: a server's, or a client's retry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum ModelTimer {
-    Server(raft::Timer),
-    /// A client heard no answer in time and tries again.
-    ClientRetry,
 }
 
 impl NodeState {
@@ -47,10 +39,10 @@ fn lift_commands(server_out: Out<Config>, o: &mut Out<ModelActor>) {
     for command in server_out {
         match command {
             Command::Send(to, msg) => o.send(to, msg),
-            Command::SetTimer(t, range) => o.set_timer(ModelTimer::Server(t), range),
-            Command::CancelTimer(t) => o.cancel_timer(ModelTimer::Server(t)),
+            Command::SetTimer(t, range) => o.set_timer(t, range),
+            Command::CancelTimer(t) => o.cancel_timer(t),
             Command::Save(hard) => o.save(hard),
-            Command::ChooseRandom(key, choices) => o.choose_random(key, choices),
+            Command::ChooseRandom(..) => unreachable!("servers make no random choices"),
         }
     }
 }
@@ -76,8 +68,9 @@ fn lift(
 impl Actor for ModelActor {
     type Msg = Msg;
     type State = NodeState;
-    type Timer = ModelTimer;
-    type Random = ();
+    type Timer = Timer;
+    /// A client's choice of the server it re-sends to.
+    type Random = Id;
     type Storage = HardState;
 
     fn name(&self) -> String {
@@ -116,26 +109,17 @@ impl Actor for ModelActor {
         }
     }
 
-    fn on_timeout(
-        &self,
-        id: Id,
-        state: &mut Cow<NodeState>,
-        timer: &ModelTimer,
-        o: &mut Out<Self>,
-    ) {
-        match (self, timer) {
-            (ModelActor::Server(server), ModelTimer::Server(t)) => {
-                lift(state, o, |s, so| server.on_timeout(id, s, t, so))
-            }
-            (ModelActor::Client(client), ModelTimer::ClientRetry) => {
-                let NodeState::Client(cs) = &**state else {
-                    return;
-                };
-                if let Some(next) = client.on_retry(id, cs, o) {
-                    *state = Cow::Owned(NodeState::Client(next));
-                }
-            }
-            _ => {}
+    fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
+        if let ModelActor::Server(server) = self {
+            lift(state, o, |s, so| server.on_timeout(id, s, timer, so))
+        }
+    }
+
+    fn on_random(&self, id: Id, state: &mut Cow<NodeState>, server: &Id, o: &mut Out<Self>) {
+        if let (ModelActor::Client(client), NodeState::Client(cs)) = (self, &**state)
+            && let Some(next) = client.on_retry(id, cs, *server, o)
+        {
+            *state = Cow::Owned(NodeState::Client(next));
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct Options {
     pub depth: usize,
     /// Stop at the first violated always-property (the default for a mutant).
     pub stop_at_violation: bool,
+    /// With `stop_at_violation`: stop only once this property is violated (a mutant's
+    /// catalogued property), so that which property a run names does not depend on timing.
+    pub expected_violation: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             seed: 0,
             depth: 1000,
             stop_at_violation: false,
+            expected_violation: None,
         }
     }
 }
@@ -169,7 +173,10 @@ fn search(cfg: ModelCfg, options: &Options, progress: &mut dyn FnMut(Progress)) 
         builder = builder.timeout(timeout);
     }
     if options.stop_at_violation {
-        builder = builder.finish_when(HasDiscoveries::AnyFailures);
+        builder = builder.finish_when(match options.expected_violation {
+            Some(name) => HasDiscoveries::AnyOf([name].into()),
+            None => HasDiscoveries::AnyFailures,
+        });
     }
     let start = Instant::now();
     let mut checker: Box<dyn Checker<RaftModel> + Send + Sync> = match options.strategy {

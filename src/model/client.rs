@@ -1,12 +1,17 @@
 //! The clients of the model. They behave like the real client: each request carries the
-//! client's id and a sequence number; "not leader" sends it to the hinted leader, and silence
-//! sends it again, a bounded number of times. A retry goes to every server, so that no server
-//! is special and the checker can treat servers as interchangeable (symmetry).
+//! client's id and a sequence number; "not leader" sends it to the hinted leader; and a client
+//! that has waited may send it again, to any server. Both count as re-sends, of which an
+//! operation has a bounded number. Which server is
+//! the model's choice (a stateright random choice), so every server is reachable and none is
+//! special (the checker treats servers as interchangeable: symmetry).
 
-use super::actor::ModelTimer;
+use super::ModelActor;
 use crate::raft::{ClientId, Msg, Op, Reply};
 use serde::Serialize;
-use stateright::actor::{Id, Out, model_timeout};
+use stateright::actor::{Id, Out};
+
+/// The key of a client's pending choice of where to re-send.
+const CHOICE: &str = "resend";
 
 #[derive(Clone, Debug)]
 pub struct ModelClient {
@@ -42,24 +47,30 @@ impl ModelClient {
         }
     }
 
-    pub fn on_start(&self, id: Id, o: &mut Out<super::ModelActor>) -> ClientState {
-        let target = self.servers[0];
-        if self.ops.is_empty() {
-            return ClientState {
-                seq: 0,
-                awaiting: false,
-                target,
-                retries: 0,
-            };
+    /// Sends operation `next.seq` to `next.target` and offers a re-send while any is left.
+    fn send(&self, id: Id, next: &ClientState, o: &mut Out<ModelActor>) {
+        o.send(next.target, self.request(id, next.seq));
+        if next.retries < self.max_retries {
+            o.choose_random(CHOICE, self.servers.clone());
+        } else {
+            o.remove_random(CHOICE);
         }
-        o.send(target, self.request(id, 1));
-        o.set_timer(ModelTimer::ClientRetry, model_timeout());
-        ClientState {
-            seq: 1,
-            awaiting: true,
-            target,
+    }
+
+    pub fn on_start(&self, id: Id, o: &mut Out<ModelActor>) -> ClientState {
+        let mut state = ClientState {
+            seq: 0,
+            awaiting: false,
+            target: self.servers[0],
             retries: 0,
+        };
+        if self.ops.is_empty() {
+            return state;
         }
+        state.seq = 1;
+        state.awaiting = true;
+        self.send(id, &state, o);
+        state
     }
 
     /// Handles a server's answer; returns the next state, or `None` when the answer is stale.
@@ -69,7 +80,7 @@ impl ModelClient {
         state: &ClientState,
         seq: u64,
         reply: &Reply,
-        o: &mut Out<super::ModelActor>,
+        o: &mut Out<ModelActor>,
     ) -> Option<ClientState> {
         if !state.awaiting || seq != state.seq {
             return None;
@@ -80,10 +91,10 @@ impl ModelClient {
                 next.retries = 0;
                 if (state.seq as usize) < self.ops.len() {
                     next.seq += 1;
-                    o.send(next.target, self.request(id, next.seq));
+                    self.send(id, &next, o);
                 } else {
                     next.awaiting = false;
-                    o.cancel_timer(ModelTimer::ClientRetry);
+                    o.remove_random(CHOICE);
                 }
             }
             Reply::NotLeader { leader_hint } => {
@@ -94,26 +105,29 @@ impl ModelClient {
                     (*leader_hint).filter(|l| *l != state.target && self.servers.contains(l))?;
                 next.retries += 1;
                 next.target = leader;
-                o.send(leader, self.request(id, next.seq));
+                self.send(id, &next, o);
             }
         }
         Some(next)
     }
 
-    /// No answer in time: ask every server.
+    /// The client stops waiting and re-sends its request to `server`, the model's choice.
     pub fn on_retry(
         &self,
         id: Id,
         state: &ClientState,
-        o: &mut Out<super::ModelActor>,
+        server: Id,
+        o: &mut Out<ModelActor>,
     ) -> Option<ClientState> {
         if !state.awaiting || state.retries >= self.max_retries {
             return None;
         }
-        let mut next = state.clone();
-        next.retries += 1;
-        o.broadcast(&self.servers, &self.request(id, next.seq));
-        o.set_timer(ModelTimer::ClientRetry, model_timeout());
+        let next = ClientState {
+            retries: state.retries + 1,
+            target: server,
+            ..state.clone()
+        };
+        self.send(id, &next, o);
         Some(next)
     }
 }

@@ -49,7 +49,8 @@ pub struct ModelCfg {
     pub clients: usize,
     /// Operations per client: Put and Get alternate, starting with a Put.
     pub ops_per_client: usize,
-    /// Re-sends per operation before a client gives up on it.
+    /// Re-sends per operation before a client gives up on it: following a "not leader" hint,
+    /// or, after waiting, to any server (the model's choice), so that every server is reachable.
     pub client_retries: u8,
     pub network: NetworkKind,
     /// Whether the network may lose messages.
@@ -86,26 +87,26 @@ pub struct ModelCfg {
 }
 
 impl Default for ModelCfg {
-    /// The default `check`: 3 servers, 2 clients (a Put and a Get), one crash and restart,
-    /// reordering, duplication and loss, terms up to 3. Exhausted in about half a minute.
+    /// The settings of `models/clients.toml`: 3 servers, 1 client that writes then reads and
+    /// may re-send once to any server, reordering and heartbeats, terms up to 2.
     fn default() -> Self {
         Self {
             servers: 3,
-            clients: 2,
-            ops_per_client: 1,
-            client_retries: 0,
+            clients: 1,
+            ops_per_client: 2,
+            client_retries: 1,
             network: NetworkKind::UnorderedNonduplicating,
             lossy: false,
-            max_crashes: 1,
-            max_crash_events: 1,
-            heartbeats: false,
-            max_term: 3,
+            max_crashes: 0,
+            max_crash_events: 0,
+            heartbeats: true,
+            max_term: 2,
             max_log_len: 3,
             max_append_entries: 1,
             max_in_flight: 3,
             max_copies: 1,
             max_per_link: 0,
-            duplicate_once: true,
+            duplicate_once: false,
             mutant: None,
         }
     }

@@ -86,7 +86,7 @@ fn properties(model: &RaftModel, st: &State, c: &mut Canvas) {
         c.text(
             MARGIN,
             "rr-ok",
-            &format!("\u{2714} all {always} safety properties hold in this state"),
+            &format!("\u{2714} all {always} always-properties hold in this state"),
         );
     } else {
         c.text(
@@ -474,7 +474,7 @@ mod tests {
         assert!(svg.contains("term 0"));
         assert!(svg.contains("C0 waiting for #1 (Put x=a) at S0"));
         assert!(svg.contains("C0 -&gt; S0 Request(#1 Put x=a)"));
-        assert!(svg.contains("all 7 safety properties hold"));
+        assert!(svg.contains("all 10 always-properties hold"));
         assert!(!svg.contains("Envelope") && !svg.contains("ActorModelState"));
     }
 

@@ -6,20 +6,25 @@ use super::config::ModelCfg;
 use serde::Deserialize;
 
 /// The models `check` exhausts when given no model file and no options.
-pub const DEFAULT_SUITE: [&str; 4] = [
-    "models/faults.toml",
+pub const DEFAULT_SUITE: [&str; 5] = [
+    "models/clients.toml",
     "models/elections.toml",
     "models/figure8.toml",
+    "models/replication.toml",
     "models/full-faults.toml",
 ];
 
 /// Every model file shipped in `models/`, by path, with its text.
-pub const SHIPPED: [(&str, &str); 9] = [
+pub const SHIPPED: [(&str, &str); 10] = [
     ("models/tiny.toml", include_str!("../../models/tiny.toml")),
+    (
+        "models/clients.toml",
+        include_str!("../../models/clients.toml"),
+    ),
     ("models/votes.toml", include_str!("../../models/votes.toml")),
     (
-        "models/faults.toml",
-        include_str!("../../models/faults.toml"),
+        "models/replication.toml",
+        include_str!("../../models/replication.toml"),
     ),
     (
         "models/elections.toml",

@@ -1,8 +1,11 @@
 //! The model's auxiliary history: what clients invoked and saw (for the linearizability
-//! check) and sticky flags for the properties that are about transitions rather than states.
+//! check), the history variables of Ongaro's raft.tla (every term that elected a leader, every
+//! entry ever committed), and sticky flags for the properties about transitions rather than
+//! states. It names no server, so renaming servers (symmetry) leaves it unchanged.
 
 use crate::kv::KvStore;
-use crate::raft::{Msg, Op, OpResult, Reply};
+use crate::raft::{ClientId, Command, Entry, Index, Log, Msg, Op, OpResult, Reply, Term};
+use im::{OrdMap, OrdSet};
 use stateright::actor::{Envelope, Id};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 use std::collections::BTreeMap;
@@ -20,6 +23,14 @@ impl SequentialSpec for KvSpec {
     }
 }
 
+/// An entry as first committed: by whom does not matter, only in which term.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Committed {
+    /// The term of the server that first counted it committed.
+    pub term: Term,
+    pub entry: Entry,
+}
+
 /// The tester and `in_flight` are shared (`Arc`): they change only when a client invokes or
 /// returns, and every state clones the history. `Arc` hashes and compares as its contents.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -28,6 +39,18 @@ pub struct History {
     /// The sequence number each client has invoked and not yet seen answered. A retry is the
     /// same invocation; a second or stale answer is not a return.
     pub in_flight: Arc<BTreeMap<Id, u64>>,
+    /// Every term in which some server became leader (raft.tla's `elections`).
+    pub elected: OrdSet<Term>,
+    /// Every entry ever committed, by index (raft.tla's `committed`): the first entry any
+    /// server applied there.
+    pub committed: OrdMap<Index, Committed>,
+    /// Every write (Put or Delete) a client was told succeeded, as (client id, sequence).
+    pub acknowledged: OrdSet<(ClientId, u64)>,
+    /// Some server became leader in a term that had elected one already.
+    pub second_leader_in_a_term: bool,
+    /// Some server applied an entry other than the one committed at its index, or holds a
+    /// state machine that is not the replay of what it committed.
+    pub applied_diverged: bool,
     /// Some server's commitIndex went down without a restart.
     pub commit_regressed: bool,
     /// Some leader removed or replaced an entry of its own log within its term.
@@ -43,12 +66,31 @@ impl Default for History {
         Self {
             tester: Arc::new(LinearizabilityTester::new(KvSpec::default())),
             in_flight: Arc::default(),
+            elected: OrdSet::new(),
+            committed: OrdMap::new(),
+            acknowledged: OrdSet::new(),
+            second_leader_in_a_term: false,
+            applied_diverged: false,
             commit_regressed: false,
             leader_log_rewritten: false,
             read_saw_write: false,
             crashes: 0,
         }
     }
+}
+
+/// The state machine after applying entries `1..=upto` of `log` in order.
+pub fn replay(log: &Log, upto: Index) -> KvStore {
+    let mut kv = KvStore::default();
+    for entry in log.iter().take(upto as usize) {
+        if let Command::Client {
+            client_id, seq, op, ..
+        } = &entry.command
+        {
+            kv.apply(*client_id, *seq, op);
+        }
+    }
+    kv
 }
 
 impl History {
@@ -81,8 +123,13 @@ impl History {
         let mut next = history.clone();
         let _ = Arc::make_mut(&mut next.tester).on_return(env.dst, result.clone());
         Arc::make_mut(&mut next.in_flight).remove(&env.dst);
-        if matches!(result, OpResult::Value(Some(_))) {
-            next.read_saw_write = true;
+        match result {
+            OpResult::Value(Some(_)) => next.read_saw_write = true,
+            OpResult::Value(None) => {}
+            OpResult::Done => {
+                let client_id = super::client::ModelClient::client_id(env.dst);
+                next.acknowledged.insert((client_id, *seq));
+            }
         }
         Some(next)
     }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod diagram;
 pub mod file;
 pub mod history;
+pub mod liveness;
 pub mod mutants;
 pub mod properties;
 pub mod shorten;
@@ -20,16 +21,16 @@ pub mod story;
 pub mod symmetry;
 pub mod walk;
 
-pub use actor::{ModelActor, ModelTimer, NodeState};
+pub use actor::{ModelActor, NodeState};
 pub use config::ModelCfg;
 pub use history::History;
 
-use crate::raft::{Msg, Timer};
+use crate::raft::{Index, Msg, ServerState, Timer};
 use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, Id, Network};
 use stateright::{Model, Path, Property};
 
 pub type State = ActorModelState<ModelActor, History>;
-pub type Action = ActorModelAction<Msg, ModelTimer, ()>;
+pub type Action = ActorModelAction<Msg, Timer, Id>;
 
 pub struct RaftModel {
     pub cfg: ModelCfg,
@@ -95,11 +96,19 @@ impl RaftModel {
         ) else {
             return;
         };
-        if a.commit_index < b.commit_index && !after.history.commit_regressed {
-            after.history.commit_regressed = true;
+        let history = &mut after.history;
+        if a.commit_index < b.commit_index && !history.commit_regressed {
+            history.commit_regressed = true;
         }
-        if !properties::leader_append_only(b, a) && !after.history.leader_log_rewritten {
-            after.history.leader_log_rewritten = true;
+        if !properties::leader_append_only(b, a) && !history.leader_log_rewritten {
+            history.leader_log_rewritten = true;
+        }
+        let elected = a.is_leader() && !(b.is_leader() && b.current_term() == a.current_term());
+        if elected && history.elected.insert(a.current_term()).is_some() {
+            history.second_leader_in_a_term = true;
+        }
+        if a.commit_index > b.commit_index && !history.applied_diverged {
+            history.applied_diverged = !record_commit(history, b.commit_index, a);
         }
     }
 
@@ -112,7 +121,7 @@ impl RaftModel {
             ActorModelAction::Crash(_) => {
                 last.history.crashes.saturating_add(1) > self.cfg.max_crash_events
             }
-            ActorModelAction::Timeout(id, ModelTimer::Server(timer)) => {
+            ActorModelAction::Timeout(id, timer) => {
                 let i = usize::from(*id);
                 match (&self.actors.actors[i], last.actor_states[i].as_server()) {
                     (ModelActor::Server(server), Some(s)) => {
@@ -124,6 +133,29 @@ impl RaftModel {
             _ => false,
         }
     }
+}
+
+/// Records the entries `server` committed after `from` in the history; returns whether they
+/// agree with what was committed before at their indexes, and whether the server's state
+/// machine is the replay of its committed prefix.
+fn record_commit(history: &mut History, from: Index, server: &ServerState) -> bool {
+    for index in from + 1..=server.commit_index {
+        let Some(entry) = server.log().get(index) else {
+            return false; // committed past its own log
+        };
+        match history.committed.get(&index) {
+            Some(c) if c.entry != *entry => return false,
+            Some(_) => {}
+            None => {
+                let committed = history::Committed {
+                    term: server.current_term(),
+                    entry: entry.clone(),
+                };
+                history.committed.insert(index, committed);
+            }
+        }
+    }
+    server.kv == history::replay(server.log(), server.commit_index)
 }
 
 /// Every message in flight as (sender, receiver, message), one item per copy. (stateright
@@ -172,12 +204,7 @@ impl Model for RaftModel {
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
         self.actors.actions(state, actions);
         if !self.cfg.heartbeats {
-            actions.retain(|a| {
-                !matches!(
-                    a,
-                    ActorModelAction::Timeout(_, ModelTimer::Server(Timer::Heartbeat))
-                )
-            });
+            actions.retain(|a| !matches!(a, ActorModelAction::Timeout(_, Timer::Heartbeat)));
         }
     }
 

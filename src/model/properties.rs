@@ -4,9 +4,10 @@
 //! Crashed servers keep their last state in the model until they recover. Their facts stay
 //! true (a committed entry stays committed), so the properties include them.
 
-use super::history::KvSpec;
+use super::history::{Committed, KvSpec};
 use super::{ModelCfg, RaftModel, State};
-use crate::raft::{Index, Log, Op, ServerState};
+use crate::raft::{Command, Index, Log, Op, ServerState};
+use im::OrdMap;
 use stateright::Property;
 use stateright::actor::Id;
 use stateright::semantics::LinearizabilityTester;
@@ -20,12 +21,17 @@ pub const LEADER_COMPLETENESS: &str = "Leader Completeness";
 pub const STATE_MACHINE_SAFETY: &str = "State Machine Safety";
 pub const COMMIT_INDEX_MONOTONIC: &str = "commitIndex monotonic";
 pub const LINEARIZABLE: &str = "Linearizable";
+pub const COMMITTED_IS_DURABLE: &str = "Committed Is Durable";
+pub const ACKNOWLEDGED_WRITES_SURVIVE: &str = "Acknowledged Writes Survive";
+pub const CATCH_UP: &str = "Catch-up after faults";
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const ENTRY_COMMITTED: &str = "an entry commits";
 pub const CLIENT_REPLIED: &str = "a client receives a reply";
 pub const READ_SEES_WRITE: &str = "a read returns a written value";
+pub const WRITE_OUTLIVES_LEADER: &str = "a committed write outlives its leader's term";
+pub const BATCH_SENT: &str = "an AppendEntries carries several entries";
 
-pub const ALWAYS: [&str; 7] = [
+pub const ALWAYS: [&str; 10] = [
     ELECTION_SAFETY,
     LEADER_APPEND_ONLY,
     LOG_MATCHING,
@@ -33,26 +39,38 @@ pub const ALWAYS: [&str; 7] = [
     STATE_MACHINE_SAFETY,
     COMMIT_INDEX_MONOTONIC,
     LINEARIZABLE,
+    COMMITTED_IS_DURABLE,
+    ACKNOWLEDGED_WRITES_SURVIVE,
+    CATCH_UP,
 ];
 
 /// The properties of a model; client witnesses only where the workload can reach them.
 pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
     let mut properties = vec![
-        Property::always(ELECTION_SAFETY, |_, s| with_servers(s, election_safety)),
+        Property::always(ELECTION_SAFETY, |_, s: &State| {
+            !s.history.second_leader_in_a_term
+        }),
         Property::always(LEADER_APPEND_ONLY, |_, s: &State| {
             !s.history.leader_log_rewritten
         }),
         Property::always(LOG_MATCHING, |_, s| with_servers(s, log_matching)),
-        Property::always(LEADER_COMPLETENESS, |_, s| {
-            with_servers(s, leader_completeness)
+        Property::always(LEADER_COMPLETENESS, |_, s: &State| {
+            iter_servers(s).all(|l| leader_completeness(&s.history.committed, l))
         }),
-        Property::always(STATE_MACHINE_SAFETY, |_, s| {
-            with_servers(s, state_machine_safety)
+        Property::always(STATE_MACHINE_SAFETY, |_, s: &State| {
+            !s.history.applied_diverged && iter_servers(s).all(applies_only_its_log)
         }),
         Property::always(COMMIT_INDEX_MONOTONIC, |_, s: &State| {
             !s.history.commit_regressed
         }),
         Property::always(LINEARIZABLE, |_, s: &State| linearizable(&s.history.tester)),
+        Property::always(COMMITTED_IS_DURABLE, |m: &RaftModel, s: &State| {
+            committed_is_durable(m.cfg.servers, s)
+        }),
+        Property::always(ACKNOWLEDGED_WRITES_SURVIVE, |m: &RaftModel, s: &State| {
+            acknowledged_writes_survive(m.cfg.servers, s)
+        }),
+        Property::always(CATCH_UP, super::liveness::catches_up),
         Property::sometimes(LEADER_ELECTED, |_, s| {
             iter_servers(s).any(|v| v.is_leader())
         }),
@@ -60,6 +78,13 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
             iter_servers(s).any(|v| v.commit_index > 0)
         }),
     ];
+    if cfg.max_append_entries >= 2 {
+        properties.push(Property::sometimes(BATCH_SENT, |_, s: &State| {
+            super::messages_in_flight(&s.network).iter().any(
+                |(_, _, m)| matches!(m, crate::raft::Msg::AppendEntries { entries, .. } if entries.len() >= 2),
+            )
+        }));
+    }
     let ops: Vec<Op> = (0..cfg.clients).flat_map(|c| cfg.workload(c)).collect();
     if !ops.is_empty() {
         properties.push(Property::sometimes(CLIENT_REPLIED, |_, s: &State| {
@@ -68,6 +93,12 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
     }
     let puts = ops.iter().any(|op| matches!(op, Op::Put { .. }));
     let gets = ops.iter().any(|op| matches!(op, Op::Get { .. }));
+    if puts && cfg.max_term >= 2 {
+        properties.push(Property::sometimes(
+            WRITE_OUTLIVES_LEADER,
+            |_, s: &State| write_outlives_leader(s),
+        ));
+    }
     if puts && gets {
         properties.push(Property::sometimes(READ_SEES_WRITE, |_, s: &State| {
             s.history.read_saw_write
@@ -134,17 +165,6 @@ fn linearizable(tester: &Arc<Tester>) -> bool {
     })
 }
 
-/// Election Safety: at most one leader can be elected in a given term (§5.2).
-pub fn election_safety(servers: &[&ServerState]) -> bool {
-    let mut leader_terms: Vec<_> = servers
-        .iter()
-        .filter(|s| s.is_leader())
-        .map(|s| s.current_term())
-        .collect();
-    leader_terms.sort_unstable();
-    leader_terms.windows(2).all(|w| w[0] != w[1])
-}
-
 /// Leader Append-Only, over one step: a leader never overwrites or deletes entries in its log;
 /// it only appends new entries (§5.3). `before` and `after` are one server's states.
 pub fn leader_append_only(before: &ServerState, after: &ServerState) -> bool {
@@ -169,29 +189,70 @@ pub fn log_matching(servers: &[&ServerState]) -> bool {
 }
 
 /// Leader Completeness: if a log entry is committed in a given term, then that entry will be
-/// present in the logs of the leaders for all higher-numbered terms (§5.4). A server that has
-/// committed up to c while in term t committed those entries in a term no later than t, so
-/// every leader of a later term must hold them.
-pub fn leader_completeness(servers: &[&ServerState]) -> bool {
-    servers.iter().filter(|l| l.is_leader()).all(|leader| {
-        servers
-            .iter()
-            .filter(|s| s.current_term() < leader.current_term())
-            .all(|s| is_prefix(s.log(), leader.log(), s.commit_index))
+/// present in the logs of the leaders for all higher-numbered terms (§5.4). Judged against
+/// every entry ever committed (the history), so a restart that resets a commitIndex, or a
+/// crash that takes a server's copy away, hides nothing.
+pub fn leader_completeness(committed: &OrdMap<Index, Committed>, server: &ServerState) -> bool {
+    !server.is_leader()
+        || committed.iter().all(|(&index, c)| {
+            c.term >= server.current_term() || server.log().get(index) == Some(&c.entry)
+        })
+}
+
+/// State Machine Safety, the part a single state shows: no server has applied past the end of
+/// its own log. The rest (no two servers apply different entries at an index, and each state
+/// machine is the replay of what its server committed) is recorded step by step in the
+/// history, against every entry ever committed.
+pub fn applies_only_its_log(server: &ServerState) -> bool {
+    server.commit_index <= server.log().last_index()
+}
+
+/// The logs as saved: what survives a crash of every server now.
+fn durable_logs(servers: usize, state: &State) -> impl Iterator<Item = Option<&Log>> {
+    state.actor_storages[..servers]
+        .iter()
+        .map(|saved| saved.as_ref().map(|h| &h.log))
+}
+
+/// Committed Is Durable (etcd's `CommittedIsDurableInv`): every entry ever committed is in
+/// the saved log of a majority, so no set of crashes can take it away.
+pub fn committed_is_durable(servers: usize, state: &State) -> bool {
+    let majority = servers / 2 + 1;
+    state.history.committed.iter().all(|(&index, c)| {
+        durable_logs(servers, state)
+            .filter(|log| log.is_some_and(|l| l.get(index) == Some(&c.entry)))
+            .count()
+            >= majority
     })
 }
 
-/// State Machine Safety: if a server has applied a log entry at a given index to its state
-/// machine, no other server will ever apply a different log entry for the same index (§5.4.3).
-/// Also: what a server has applied is in its log.
-pub fn state_machine_safety(servers: &[&ServerState]) -> bool {
-    servers
-        .iter()
-        .all(|s| s.commit_index <= s.log().last_index())
-        && pairs(servers).all(|(a, b)| {
-            let both = a.commit_index.min(b.commit_index);
-            is_prefix(a.log(), b.log(), both)
+/// Acknowledged Writes Survive: a write a client was told succeeded is in the saved log of a
+/// majority, in every state after the answer.
+pub fn acknowledged_writes_survive(servers: usize, state: &State) -> bool {
+    let majority = servers / 2 + 1;
+    state.history.acknowledged.iter().all(|&(client, seq)| {
+        let holds = |log: &Log| {
+            log.iter().any(|e| {
+                matches!(e.command, Command::Client { client_id, seq: s, .. }
+                    if client_id == client && s == seq)
+            })
+        };
+        durable_logs(servers, state)
+            .filter(|log| log.is_some_and(holds))
+            .count()
+            >= majority
+    })
+}
+
+/// Witness for the log bound: some leader of a later term holds a client's committed entry,
+/// so client entries do survive a change of leader in this model.
+fn write_outlives_leader(state: &State) -> bool {
+    let committed = &state.history.committed;
+    iter_servers(state).filter(|l| l.is_leader()).any(|l| {
+        committed.iter().any(|(_, c)| {
+            matches!(c.entry.command, Command::Client { .. }) && c.term < l.current_term()
         })
+    })
 }
 
 /// Whether `a` and `b` hold the same entries at `1..=upto` (both must have them).

@@ -3,7 +3,7 @@
 
 use super::client::ClientState;
 use super::config::ModelCfg;
-use super::{Action, ModelTimer, NodeState, State};
+use super::{Action, NodeState, State};
 use crate::raft::{Command, Entry, Log, Msg, Op, OpResult, Reply, Role, ServerState, Timer};
 use stateright::actor::{ActorModelAction, Id, Network};
 use std::collections::BTreeMap;
@@ -136,20 +136,19 @@ pub fn action(cfg: &ModelCfg, a: &Action) -> String {
                 msg(cfg, &env.msg)
             )
         }
-        ActorModelAction::Timeout(id, ModelTimer::Server(Timer::Election)) => {
+        ActorModelAction::Timeout(id, Timer::Election) => {
             format!("{} election timeout", node(cfg, *id))
         }
-        ActorModelAction::Timeout(id, ModelTimer::Server(Timer::Heartbeat)) => {
+        ActorModelAction::Timeout(id, Timer::Heartbeat) => {
             format!("{} heartbeat", node(cfg, *id))
-        }
-        ActorModelAction::Timeout(id, ModelTimer::ClientRetry) => {
-            format!("{} gives up waiting, retries", node(cfg, *id))
         }
         ActorModelAction::Crash(id) => format!("{} crashes", node(cfg, *id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", node(cfg, *id)),
-        ActorModelAction::SelectRandom { actor, .. } => {
-            format!("{} random choice", node(cfg, *actor))
-        }
+        ActorModelAction::SelectRandom { actor, random, .. } => format!(
+            "{} gives up waiting, re-sends to {}",
+            node(cfg, *actor),
+            node(cfg, *random)
+        ),
     }
 }
 

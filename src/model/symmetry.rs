@@ -3,7 +3,7 @@
 //! workload), so only servers are permuted.
 
 use super::client::ClientState;
-use super::{ModelTimer, NodeState, State};
+use super::{NodeState, State};
 use crate::raft::{HardState, Log, Msg, Reply, Role, ServerState, Timer, Tracker};
 use stateright::actor::{ActorModelState, Id};
 use stateright::util::DenseNatMap;
@@ -47,6 +47,9 @@ pub fn representative(state: &State) -> State {
         rename(state, &RewritePlan::<Id, _>::from_values_to_sort(&position))
     };
     if !ties(&signatures, &sorted) {
+        if sorted.iter().enumerate().all(|(new, &old)| new == old) {
+            return state.clone(); // already in canonical order
+        }
         return renamed(&sorted);
     }
     let mut best: Option<(u64, State)> = None;
@@ -101,7 +104,20 @@ fn rename(state: &State, plan: &RewritePlan<Id, DenseNatMap<Id, Id>>) -> State {
         actor_states: plan.reindex(&state.actor_states),
         network: state.network.rewrite(plan),
         timers_set: plan.reindex(&state.timers_set),
-        random_choices: plan.reindex(&state.random_choices),
+        random_choices: plan
+            .reindex(&state.random_choices)
+            .into_iter()
+            .map(|choices| {
+                if choices.map.is_empty() {
+                    return choices;
+                }
+                // Choices name servers; renamed, they are kept sorted so that one set of
+                // choices has one representation.
+                let mut renamed = choices.rewrite(plan);
+                renamed.map.values_mut().for_each(|ids| ids.sort_unstable());
+                renamed
+            })
+            .collect(),
         crashed: plan.reindex(&state.crashed),
         actor_storages: plan.reindex(&state.actor_storages),
         history: state.history.clone(),
@@ -190,9 +206,8 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
     };
     let timers = state.timers_set[i].iter().fold(0u8, |bits, t| {
         bits | match t {
-            ModelTimer::Server(Timer::Election) => 1,
-            ModelTimer::Server(Timer::Heartbeat) => 2,
-            ModelTimer::ClientRetry => 4,
+            Timer::Election => 1,
+            Timer::Heartbeat => 2,
         }
     });
     Signature {

@@ -1,7 +1,6 @@
 //! Seeded random walks of the model: the simulation strategy of `check` and the traces
 //! exported for TLA+ trace validation. A walk is reproduced from its seed.
 
-use super::ModelTimer;
 use super::config::ModelCfg;
 use super::{Action, RaftModel, State};
 use crate::raft::Timer;
@@ -72,7 +71,7 @@ pub fn weight(cfg: &ModelCfg, action: &Action) -> u32 {
         Deliver { .. } => 4,
         Drop(env) if peers(env.src, env.dst) => 2,
         Drop(_) => 1,
-        Timeout(_, ModelTimer::Server(Timer::Heartbeat)) => 3,
+        Timeout(_, Timer::Heartbeat) => 3,
         Timeout(..) => 1,
         Crash(_) => 1,
         Recover(_) => 3,

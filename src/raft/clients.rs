@@ -38,6 +38,7 @@ impl Step<'_, '_> {
         if st.has_pending(client_id, seq) {
             return; // a retry of an entry already in the log: its answer comes on apply
         }
+        let early_answer = rules::answers_on_append(self.cfg).then(|| st.kv.clone().execute(&op));
         let st = self.st_mut();
         let term = st.hard.current_term;
         st.hard.log.push(Entry {
@@ -50,6 +51,10 @@ impl Step<'_, '_> {
             },
         });
         self.persist();
+        if let Some(result) = early_answer {
+            let reply = Reply::Ok { result };
+            self.send(src, Msg::ClientResponse { seq, reply });
+        }
         self.broadcast_append_entries(false);
         self.maybe_advance_commit();
     }

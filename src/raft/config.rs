@@ -2,7 +2,8 @@
 //! the checker) which deliberately broken variant of the protocol it runs.
 
 use super::mutant::Mutant;
-use super::state::ServerState;
+use super::rules;
+use super::state::{Role, ServerState};
 use super::types::Term;
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
@@ -61,7 +62,12 @@ impl Config {
     /// steps that would leave its term bound. A test keeps it in step with the handlers.
     pub fn term_after_timeout(&self, state: &ServerState, timer: Timer) -> Term {
         match timer {
-            Timer::Election if !state.is_leader() => state.current_term().saturating_add(1),
+            Timer::Election
+                if !state.is_leader()
+                    && rules::campaigns(self, matches!(state.role, Role::Candidate { .. })) =>
+            {
+                rules::campaign_term(self, state.current_term()).unwrap_or(state.current_term())
+            }
             _ => state.current_term(),
         }
     }

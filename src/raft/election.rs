@@ -10,7 +10,9 @@ use stateright::actor::Id;
 impl Step<'_, '_> {
     /// Followers and candidates: no leader heard from in time, so campaign (§5.2).
     pub(super) fn on_election_timeout(&mut self) {
-        if !self.st().is_leader() {
+        let st = self.st();
+        let is_candidate = matches!(st.role, Role::Candidate { .. });
+        if !st.is_leader() && rules::campaigns(self.cfg, is_candidate) {
             self.become_candidate();
         }
     }
@@ -20,7 +22,7 @@ impl Step<'_, '_> {
     pub(super) fn handle_request_vote(&mut self, candidate: Id, last: LogId) {
         let st = self.st();
         let voted_for = st.hard.voted_for;
-        let can_vote = voted_for.is_none() || voted_for == Some(candidate);
+        let can_vote = rules::may_vote_for(self.cfg, voted_for, candidate);
         let up_to_date = rules::candidate_up_to_date(self.cfg, st.log().last_id(), last);
         let grant = can_vote && up_to_date && !st.is_leader();
         if grant {
@@ -57,7 +59,7 @@ impl Step<'_, '_> {
     /// Figure 2, candidates: votes from a majority of servers make this server leader.
     pub(super) fn maybe_win_election(&mut self) {
         if let Role::Candidate { votes } = &self.st().role
-            && votes.len() >= self.cfg.majority()
+            && rules::wins(self.cfg, votes.len())
         {
             self.become_leader();
         }

@@ -1,81 +1,117 @@
 //! Deliberately broken variants of the protocol, for checking the checker: a check that cannot
-//! fail proves nothing. Each is consulted at exactly one decision, in `rules.rs`, beside the
-//! rule it breaks; the model (`model::mutants`) says which property must catch it, and where.
+//! fail proves nothing. Each breaks one rule of Figure 2 and is consulted only in `rules.rs`,
+//! beside the rule it breaks; the model (`model::mutants`) says which property must catch it,
+//! and where.
 
 use serde::Serialize;
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Mutant {
+macro_rules! mutants {
+    ($($(#[doc = $doc:expr])* $variant:ident = $name:literal, $describe:literal;)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        pub enum Mutant {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Mutant {
+            pub const ALL: [Mutant; [$(stringify!($variant)),*].len()] = [$(Mutant::$variant),*];
+
+            /// The command-line name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Mutant::$variant => $name,)*
+                }
+            }
+
+            /// What it breaks, in a few words.
+            pub fn describe(self) -> &'static str {
+                match self {
+                    $(Mutant::$variant => $describe,)*
+                }
+            }
+        }
+    };
+}
+
+mutants! {
+    // ---- persistent state (Figure 2, §5.1) ----
+    /// Restart with `votedFor` forgotten, so a server can vote twice in one term.
+    ForgetVoteOnRestart = "forget-vote-on-restart", "forget votedFor on restart";
+    /// Restart in term 0 with no vote, as if `currentTerm` were not persisted.
+    ForgetTermOnRestart = "forget-term-on-restart", "forget currentTerm (and the vote) on restart";
+
+    // ---- RequestVote receiver ----
+    /// Step 1 broken: grant a RequestVote of an earlier term, answering in the candidate's term.
+    VoteInEarlierTerm = "vote-in-earlier-term", "grant a vote to a candidate of an earlier term";
+    /// Step 2 broken: ignore `votedFor`, so a server votes for every candidate of a term.
+    VoteTwice = "vote-twice", "grant a vote whatever votedFor says";
+    /// Step 2 broken: grant votes without the election restriction (§5.4.1).
+    VoteWithoutLogCheck = "vote-without-log-check", "grant a vote without the up-to-date check";
+    /// Step 2, half of the up-to-date check: compare log lengths only.
+    VoteIgnoresLastTerm = "vote-ignores-last-term", "up-to-date by log length alone";
+    /// Step 2, the other half: compare last terms only.
+    VoteIgnoresLogLength = "vote-ignores-log-length", "up-to-date by last term alone";
+
+    // ---- AppendEntries receiver ----
+    /// Step 1 broken: act on an AppendEntries of an earlier term (a deposed leader's).
+    AcceptStaleAppend = "accept-stale-append", "accept AppendEntries from an earlier term";
+    /// Step 2 broken: accept entries after any prevLogIndex the follower has.
+    SkipPrevLogTermCheck = "skip-prev-log-term-check", "accept AppendEntries without checking prevLogTerm";
+    /// Step 3 broken: overwrite a conflicting entry in place and keep the entries after it.
+    KeepConflictingSuffix = "keep-conflicting-suffix", "replace a conflicting entry but keep what follows it";
+    /// Step 3 broken the other way: replace everything after `prevLogIndex`, so a stale or
+    /// reordered request truncates entries the follower already holds.
+    TruncateOnStaleAppend = "truncate-on-stale-append", "truncate the log on a stale AppendEntries";
+    /// Step 4 broken: append only the first new entry, but acknowledge them all.
+    AckUnappendedEntries = "ack-unappended-entries", "acknowledge entries it did not append";
+    /// Step 5 broken: commitIndex = leaderCommit, without the min with the last new entry.
+    LeaderCommitWithoutMin = "leader-commit-without-min", "take leaderCommit without the min";
+    /// Step 5 broken: set commitIndex = min(leaderCommit, last new entry) even when lower.
+    CommitIndexRegresses = "commit-index-regresses", "let a stale AppendEntries lower commitIndex";
+
+    // ---- rules for all servers ----
+    /// Apply log entries past commitIndex whenever commitIndex moves.
+    ApplyBeforeCommit = "apply-before-commit", "apply entries that are not committed";
+    /// Adopt a later term seen in an RPC but keep the role (a leader stays leader).
+    KeepRoleOnLaterTerm = "keep-role-on-later-term", "adopt a later term without becoming follower";
+
+    // ---- followers and candidates ----
+    /// Never start an election: a follower waits for a leader forever.
+    NeverCampaign = "never-campaign", "never start an election";
+    /// Campaign without incrementing the term.
+    CandidateKeepsTerm = "candidate-keeps-term", "campaign in the current term";
+    /// Campaign without recording the vote for itself.
+    CandidateForgetsOwnVote = "candidate-forgets-own-vote", "campaign without voting for itself";
+    /// A candidate whose election times out waits instead of starting another.
+    CandidateNeverRetries = "candidate-never-retries", "a candidate never starts a new election";
+    /// A candidate refuses AppendEntries from the leader of its own term, and stays candidate.
+    CandidateIgnoresLeader = "candidate-ignores-leader", "a candidate ignores the new leader";
+    /// Count a granted vote whatever term it was granted in.
+    CountStaleVotes = "count-stale-votes", "count a vote granted in an earlier term";
+    /// Win with one vote fewer than a majority.
+    WinWithoutMajority = "win-without-majority", "become leader one vote short of a majority";
+
+    // ---- leaders ----
+    /// Initialise matchIndex to the leader's last index instead of 0.
+    MatchIndexNotReset = "match-index-not-reset", "start matchIndex at the leader's last index, not 0";
+    /// The heartbeat timer fires and the leader sends nothing.
+    NoHeartbeat = "no-heartbeat", "a leader sends no heartbeats";
+    /// On success, take matchIndex to be the leader's last index, not what the follower acked.
+    MatchIndexTrustsLeader = "match-index-trusts-leader", "set matchIndex to the leader's last index";
+    /// Truncate the leader's own log to a follower's conflict hint.
+    LeaderTruncatesOnReject = "leader-truncates-on-reject", "leader truncates its own log on a rejection";
+    /// Commit what one server fewer than a majority holds.
+    CommitWithoutMajority = "commit-without-majority", "commit what a minority holds";
     /// Commit the highest index replicated on a majority even if it is from an earlier term
     /// (the Figure 8 mistake).
-    CommitOldTerm,
-    /// Restart with `votedFor` forgotten, so a server can vote twice in one term.
-    ForgetVoteOnRestart,
-    /// Grant votes without the election restriction (§5.4.1).
-    VoteWithoutLogCheck,
-    /// On a matching AppendEntries, replace everything after `prevLogIndex` with its entries,
-    /// so a stale or reordered request truncates entries the follower already holds.
-    TruncateOnStaleAppend,
-    /// Count a granted vote whatever term it was granted in.
-    CountStaleVotes,
-    /// Follower sets commitIndex = leaderCommit without the min with its last new entry.
-    LeaderCommitWithoutMin,
-    /// Leader answers a Get from its local state without confirming it is still leader.
-    StaleRead,
-    /// Skip the prevLogTerm check: accept entries after any prevLogIndex the follower has.
-    SkipPrevLogTermCheck,
-    /// Leader truncates its own log to a follower's conflict hint.
-    LeaderTruncatesOnReject,
-    /// Follower sets commitIndex = min(leaderCommit, last new entry) even when that is lower.
-    CommitIndexRegresses,
+    CommitOldTerm = "commit-old-term", "commit an earlier-term entry by counting replicas (Figure 8)";
+    /// Answer a client when its entry is appended, before it commits.
+    AnswerBeforeCommit = "answer-before-commit", "answer a client before its entry commits";
+    /// Answer a Get from local state without confirming leadership.
+    StaleRead = "stale-read", "answer a Get from local state without confirming leadership";
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 10] = [
-        Mutant::CommitOldTerm,
-        Mutant::ForgetVoteOnRestart,
-        Mutant::VoteWithoutLogCheck,
-        Mutant::TruncateOnStaleAppend,
-        Mutant::CountStaleVotes,
-        Mutant::LeaderCommitWithoutMin,
-        Mutant::StaleRead,
-        Mutant::SkipPrevLogTermCheck,
-        Mutant::LeaderTruncatesOnReject,
-        Mutant::CommitIndexRegresses,
-    ];
-
-    /// The command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mutant::CommitOldTerm => "commit-old-term",
-            Mutant::ForgetVoteOnRestart => "forget-vote-on-restart",
-            Mutant::VoteWithoutLogCheck => "vote-without-log-check",
-            Mutant::TruncateOnStaleAppend => "truncate-on-stale-append",
-            Mutant::CountStaleVotes => "count-stale-votes",
-            Mutant::LeaderCommitWithoutMin => "leader-commit-without-min",
-            Mutant::StaleRead => "stale-read",
-            Mutant::SkipPrevLogTermCheck => "skip-prev-log-term-check",
-            Mutant::LeaderTruncatesOnReject => "leader-truncates-on-reject",
-            Mutant::CommitIndexRegresses => "commit-index-regresses",
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            Mutant::CommitOldTerm => "commit an earlier-term entry by counting replicas (Figure 8)",
-            Mutant::ForgetVoteOnRestart => "forget votedFor on restart",
-            Mutant::VoteWithoutLogCheck => "grant a vote without the up-to-date check",
-            Mutant::TruncateOnStaleAppend => "truncate the log on a stale AppendEntries",
-            Mutant::CountStaleVotes => "count a vote granted in an earlier term",
-            Mutant::LeaderCommitWithoutMin => "take leaderCommit without the min",
-            Mutant::StaleRead => "answer a Get from local state without confirming leadership",
-            Mutant::SkipPrevLogTermCheck => "accept AppendEntries without checking prevLogTerm",
-            Mutant::LeaderTruncatesOnReject => "leader truncates its own log on a rejection",
-            Mutant::CommitIndexRegresses => "let a stale AppendEntries lower commitIndex",
-        }
-    }
-
     pub fn parse(name: &str) -> Option<Mutant> {
         Mutant::ALL.into_iter().find(|m| m.name() == name)
     }

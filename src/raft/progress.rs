@@ -88,22 +88,14 @@ impl Tracker {
     pub fn iter(&self) -> impl Iterator<Item = (Id, Progress)> + '_ {
         self.progress.iter().map(|(&id, &p)| (id, p))
     }
-
-    /// The highest index held by a majority, the leader's own log counted as `own_last`.
-    pub fn quorum_index(&self, own_last: Index) -> Index {
-        let mut matches: Vec<Index> = self.progress.values().map(|p| p.match_index).collect();
-        matches.push(own_last);
-        quorum_index(matches)
-    }
 }
 
-/// The highest index held by a majority, given every server's match index (the leader counts
-/// its own last index). Figure 2, "Rules for Servers, Leaders": the N with a majority of
-/// `matchIndex[i] >= N`.
-pub fn quorum_index(mut match_indexes: Vec<Index>) -> Index {
+/// The highest index held by `needed` servers, given every server's match index (the leader
+/// counts its own last index). Figure 2, "Rules for Servers, Leaders": with `needed` a
+/// majority, the N with a majority of `matchIndex[i] >= N`.
+pub fn quorum_index(mut match_indexes: Vec<Index>, needed: usize) -> Index {
     match_indexes.sort_unstable_by(|a, b| b.cmp(a));
-    let majority = match_indexes.len() / 2 + 1;
-    match_indexes[majority - 1]
+    match_indexes[needed.clamp(1, match_indexes.len()) - 1]
 }
 
 #[cfg(test)]
@@ -112,10 +104,10 @@ mod tests {
 
     #[test]
     fn quorum_index_is_the_majority_floor() {
-        assert_eq!(quorum_index(vec![5]), 5);
-        assert_eq!(quorum_index(vec![5, 3, 1]), 3);
-        assert_eq!(quorum_index(vec![1, 5, 3, 0, 4]), 3);
-        assert_eq!(quorum_index(vec![2, 2, 0, 0]), 0);
+        assert_eq!(quorum_index(vec![5], 1), 5);
+        assert_eq!(quorum_index(vec![5, 3, 1], 2), 3);
+        assert_eq!(quorum_index(vec![1, 5, 3, 0, 4], 3), 3);
+        assert_eq!(quorum_index(vec![2, 2, 0, 0], 3), 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use stateright::actor::Id;
 impl Step<'_, '_> {
     /// Leaders: the heartbeat re-sends whatever each follower has not acknowledged.
     pub(super) fn on_heartbeat(&mut self) {
-        if self.st().is_leader() {
+        if self.st().is_leader() && rules::heartbeats(self.cfg) {
             self.broadcast_append_entries(true);
             self.set_heartbeat_timer();
         }
@@ -70,6 +70,17 @@ impl Step<'_, '_> {
     ) {
         if self.st().is_leader() {
             return; // Two leaders in one term: only a broken variant gets here.
+        }
+        let is_candidate = matches!(self.st().role, Role::Candidate { .. });
+        if is_candidate && !rules::candidate_follows_leader(self.cfg) {
+            let term = self.st().current_term();
+            let refusal = Msg::AppendEntriesResponse {
+                term,
+                success: false,
+                match_index: 0,
+                conflict: None,
+            };
+            return self.send(leader, refusal);
         }
         // Figure 2, candidates: AppendEntries from the new leader makes this server follow it.
         let following = Role::Follower {
@@ -142,7 +153,7 @@ impl Step<'_, '_> {
                     last_index,
                 });
             }
-            let grew = after.on_ack(match_index);
+            let grew = after.on_ack(rules::acknowledged(self.cfg, match_index, last_index));
             if after != before {
                 self.st_mut().progress.set(follower, after);
             }
@@ -184,9 +195,9 @@ impl Step<'_, '_> {
         if !st.is_leader() {
             return;
         }
-        let quorum = st.progress.quorum_index(st.log().last_index());
         let term = st.current_term();
-        if let Some(n) = rules::leader_commit(self.cfg, st.log(), term, quorum, st.commit_index) {
+        let commit = st.commit_index;
+        if let Some(n) = rules::leader_commit(self.cfg, st.log(), term, &st.progress, commit) {
             self.commit_to(n);
         }
     }
@@ -200,7 +211,7 @@ impl Step<'_, '_> {
         }
         self.st_mut().commit_index = new_commit;
         let last = self.st().log().last_index();
-        for index in old + 1..=new_commit.min(last) {
+        for index in old + 1..=rules::apply_through(self.cfg, new_commit, last) {
             let entry = self
                 .st()
                 .log()

@@ -19,8 +19,7 @@ use std::borrow::Cow;
 impl Config {
     /// Starts (or restarts after a crash) from the last saved hard state (§5.1).
     pub fn start(&self, saved: Option<&HardState>) -> (ServerState, Vec<Effect>) {
-        let mut hard = saved.cloned().unwrap_or_default();
-        hard.voted_for = rules::restored_vote(self, &hard);
+        let hard = rules::restored(self, saved.cloned().unwrap_or_default());
         let state = ServerState::restarted(hard);
         (state, vec![Effect::SetTimer(Timer::Election)])
     }
@@ -123,21 +122,23 @@ impl Step<'_, '_> {
         let Some(term) = msg.term() else { return true };
         let current = self.st().current_term();
         if term > current {
-            let leader = matches!(msg, Msg::AppendEntries { .. }).then_some(src);
-            self.become_follower(term, leader);
+            if rules::follows_later_term(self.cfg) {
+                let leader = matches!(msg, Msg::AppendEntries { .. }).then_some(src);
+                self.become_follower(term, leader);
+            } else {
+                self.adopt_term(term);
+            }
             return true;
         }
-        if term == current {
+        if term == current || rules::acts_on_earlier_term(self.cfg, msg) {
             return true;
         }
         match msg {
-            Msg::RequestVote { .. } => self.send(
-                src,
-                Msg::RequestVoteResponse {
-                    term: current,
-                    vote_granted: false,
-                },
-            ),
+            Msg::RequestVote { .. } => {
+                let (term, vote_granted) =
+                    rules::answer_to_earlier_request_vote(self.cfg, current, term);
+                self.send(src, Msg::RequestVoteResponse { term, vote_granted });
+            }
             Msg::AppendEntries { .. } => self.send(
                 src,
                 Msg::AppendEntriesResponse {
@@ -147,7 +148,7 @@ impl Step<'_, '_> {
                     conflict: None,
                 },
             ),
-            _ => return rules::heeds_stale_reply(self.cfg, msg),
+            _ => {}
         }
         false
     }

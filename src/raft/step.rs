@@ -10,6 +10,7 @@
 use super::config::{Config, Timer};
 use super::message::Msg;
 use super::progress::Tracker;
+use super::rules;
 use super::state::{Role, ServerState};
 use super::types::{Command, Entry, Term};
 use super::validate::Refusal;
@@ -106,15 +107,20 @@ impl<'a, 'c> Step<'a, 'c> {
 
     // ---- roles ---------------------------------------------------------------------------
 
-    /// Adopts `term` (if newer, forgetting the vote) and follows `leader`.
-    pub(super) fn become_follower(&mut self, term: Term, leader: Option<Id>) {
-        let was_leader = self.st().is_leader();
+    /// Moves to a later `term`, forgetting the vote of the earlier one (§5.1).
+    pub(super) fn adopt_term(&mut self, term: Term) {
         if term > self.st().current_term() {
             let hard = &mut self.st_mut().hard;
             hard.current_term = term;
             hard.voted_for = None;
             self.persist();
         }
+    }
+
+    /// Adopts `term` (if newer, forgetting the vote) and follows `leader`.
+    pub(super) fn become_follower(&mut self, term: Term, leader: Option<Id>) {
+        let was_leader = self.st().is_leader();
+        self.adopt_term(term);
         if self.st().role != (Role::Follower { leader }) {
             let st = self.st_mut();
             st.role = Role::Follower { leader };
@@ -130,12 +136,13 @@ impl<'a, 'c> Step<'a, 'c> {
     /// grow refuses, rather than wrap around to a term it has seen.
     pub(super) fn become_candidate(&mut self) {
         let id = self.id;
-        let Some(term) = self.st().current_term().checked_add(1) else {
+        let Some(term) = rules::campaign_term(self.cfg, self.st().current_term()) else {
             return self.refuse(Refusal::TermExhausted);
         };
+        let vote = rules::candidate_vote(self.cfg, id);
         let st = self.st_mut();
         st.hard.current_term = term;
-        st.hard.voted_for = Some(id);
+        st.hard.voted_for = vote;
         st.role = Role::Candidate {
             votes: BTreeSet::from([id]),
         };
@@ -158,7 +165,7 @@ impl<'a, 'c> Step<'a, 'c> {
     /// the new term (§8) and announce it to everyone at once.
     pub(super) fn become_leader(&mut self) {
         let last = self.st().log().last_index();
-        let progress = Tracker::new(self.cfg.peers(self.id), last);
+        let progress = rules::progress_of_new_reign(self.cfg, self.cfg.peers(self.id), last);
         let st = self.st_mut();
         st.role = Role::Leader;
         st.progress = progress;

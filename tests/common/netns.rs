@@ -28,6 +28,7 @@
 
 use crate::common::{BIN, eventually};
 use raftright::raft::Status;
+use raftright::runtime::auth::{Auth, ClusterKey};
 use raftright::runtime::client::Client;
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -157,6 +158,8 @@ pub struct NetCluster {
     pub peers: Vec<SocketAddrV4>,
     pub options: Options,
     pub dir: tempfile::TempDir,
+    /// The cluster key (`DIR/cluster.key`), which every node and client uses.
+    pub auth: Auth,
     /// What exists so far, so that a half-built cluster is torn down too.
     namespaces: Vec<String>,
     veths: Vec<String>,
@@ -171,10 +174,15 @@ impl NetCluster {
         assert!((1..=250).contains(&n));
         let pid = std::process::id();
         let k = NEXT_CLUSTER.fetch_add(1, Ordering::SeqCst);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = ClusterKey::generate().expect("a random key");
+        key.write_new(&dir.path().join("cluster.key"), false)
+            .expect("write the cluster key");
         let mut cluster = Self {
             peers: Vec::new(),
             options,
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir,
+            auth: Auth::Key(key),
             namespaces: Vec::new(),
             veths: Vec::new(),
             bridge: None,
@@ -293,6 +301,8 @@ impl NetCluster {
                 "--heartbeat-ms",
                 &self.options.heartbeat_ms.to_string(),
             ])
+            .arg("--cluster-key-file")
+            .arg(self.dir.path().join("cluster.key"))
             .args(&self.options.node_args)
             .env("RUST_LOG", "raftright=info")
             .stdin(Stdio::null())
@@ -340,8 +350,17 @@ impl NetCluster {
 
     /// Every node's status, `None` for one that did not answer.
     pub fn status(&self) -> Vec<Option<Status>> {
-        let mut client = Client::new(self.peers.clone(), Duration::from_secs(1)).expect("socket");
-        client.status(Duration::from_millis(500)).expect("status")
+        let mut client = Client::new(
+            self.peers.clone(),
+            self.auth.clone(),
+            Duration::from_secs(1),
+        )
+        .expect("socket");
+        let answers = client.status(Duration::from_millis(500)).expect("status");
+        answers
+            .into_iter()
+            .map(|a| a.map(|node| node.status))
+            .collect()
     }
 
     /// The leader that every node in `among` answers to, in one term: (leader, term).
@@ -480,6 +499,8 @@ impl NetCluster {
                 let child = Command::new("ip")
                     .args(["netns", "exec", self.namespace(i), BIN, "client"])
                     .args(["--peers", &self.peers[j].to_string()])
+                    .arg("--cluster-key-file")
+                    .arg(self.dir.path().join("cluster.key"))
                     .args(["--timeout-ms", "500", "status"])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())

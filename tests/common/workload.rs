@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use crate::linearizable::{Operation, RegisterOp};
+use raftright::runtime::auth::Auth;
 use raftright::runtime::client::Client;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,8 +18,8 @@ pub const OP_TIMEOUT: Duration = Duration::from_millis(1500);
 /// One attempt at one server before the client tries the next.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(200);
 
-pub fn client(peers: &[SocketAddrV4], timeout: Duration) -> Client {
-    Client::new(peers.to_vec(), timeout)
+pub fn client(peers: &[SocketAddrV4], auth: &Auth, timeout: Duration) -> Client {
+    Client::new(peers.to_vec(), auth.clone(), timeout)
         .expect("client socket")
         .with_attempt_timeout(ATTEMPT_TIMEOUT)
 }
@@ -90,6 +91,7 @@ impl Recorder {
 pub struct ClientSpec {
     pub name: String,
     pub peers: Vec<SocketAddrV4>,
+    pub auth: Auth,
 }
 
 pub struct Workload {
@@ -136,7 +138,7 @@ impl Drop for Workload {
 }
 
 fn run_client(recorder: &Recorder, spec: &ClientSpec, keys: &[String], stop: &AtomicBool) {
-    let mut client = client(&spec.peers, OP_TIMEOUT);
+    let mut client = client(&spec.peers, &spec.auth, OP_TIMEOUT);
     while !stop.load(Ordering::SeqCst) {
         let key = &keys[rand::random_range(0..keys.len())];
         if rand::random_bool(0.5) {

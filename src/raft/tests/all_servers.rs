@@ -175,3 +175,39 @@ fn a_candidate_follows_the_new_leader_of_its_term() {
         }
     );
 }
+
+/// The model checker skips, unbuilt, the election timeouts that would leave its term bound;
+/// `term_after_timeout` must predict the handler exactly, for every role and variant.
+#[test]
+fn term_after_timeout_predicts_the_handler() {
+    use crate::raft::Mutant;
+    let variants = std::iter::once(None).chain(Mutant::ALL.into_iter().map(Some));
+    for mutant in variants {
+        let cfg = Config {
+            mutant,
+            ..cluster(3)
+        };
+        let p = Progress {
+            next_index: 2,
+            match_index: 0,
+        };
+        let states = [
+            follower(1, log(&[1])),
+            candidate(0, 2, log(&[])),
+            leader(&cfg, 0, 2, log(&[2]), p),
+            follower(u64::MAX, log(&[])),
+        ];
+        for state in states {
+            for timer in [Timer::Election, Timer::Heartbeat] {
+                let mut next = state.clone();
+                step(&cfg, 0, &mut next, Input::Timeout(timer));
+                assert_eq!(
+                    cfg.term_after_timeout(&state, timer),
+                    next.current_term(),
+                    "{timer:?} on a {} ({mutant:?})",
+                    state.role.name()
+                );
+            }
+        }
+    }
+}

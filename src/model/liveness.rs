@@ -1,0 +1,120 @@
+//! Liveness, stated so that an exhaustive checker can judge it: from a quiet state (nothing in
+//! flight, nobody crashed), once faults stop, a fair schedule brings the cluster to agreement
+//! within a bounded number of rounds. stateright judges `eventually` only at terminal states,
+//! which a Raft model with timers never reaches, so the bound is checked as an always-property:
+//! the predicate runs the fault-free continuation itself.
+//!
+//! The continuation is one fair schedule of partial synchrony: every message between servers in
+//! flight is delivered, in order and once (the network is reliable from now on), before any
+//! timer fires; a leader's heartbeat fires when the network is quiet; without a leader, election
+//! timeouts fire at each server in turn. Clients have stopped: their messages are dropped, so
+//! the servers' logs stop growing and can be compared. Agreement: one leader in the highest term, every server in
+//! that term following it, every log equal to the leader's, and everything committed.
+
+use super::{Action, RaftModel, State, messages_in_flight};
+use crate::raft::{Role, Timer};
+use stateright::Model;
+use stateright::actor::{ActorModelAction, Envelope, Id, Network};
+
+/// Rounds the continuation may take: a round delivers what is in flight, or fires one timer.
+const ROUNDS: usize = 40;
+
+/// Whether `state` is quiet: no message in flight and no server crashed.
+pub fn is_quiet(model: &RaftModel, state: &State) -> bool {
+    state.network.len() == 0 && state.crashed[..model.cfg.servers].iter().all(|c| !c)
+}
+
+/// From a quiet state, the fault-free continuation reaches agreement within [`ROUNDS`].
+/// Other states hold vacuously (the quiet states they lead to are judged themselves).
+pub fn catches_up(model: &RaftModel, state: &State) -> bool {
+    if !is_quiet(model, state) {
+        return true;
+    }
+    let servers = model.cfg.servers;
+    let mut state = state.clone();
+    let mut turn = 0;
+    for _ in 0..ROUNDS {
+        if agreed(servers, &state) {
+            return true;
+        }
+        let in_flight: Vec<(Id, Id, crate::raft::Msg)> = messages_in_flight(&state.network)
+            .into_iter()
+            .map(|(src, dst, msg)| (src, dst, msg.clone()))
+            .collect();
+        if !in_flight.is_empty() {
+            for (src, dst, msg) in in_flight {
+                state = if model.cfg.is_server(src) && model.cfg.is_server(dst) {
+                    deliver_or_drop(model, state, src, dst, msg)
+                } else {
+                    drop(model, state, src, dst, msg)
+                };
+            }
+            continue;
+        }
+        let leader = (0..servers)
+            .filter(|&i| server(&state, i).is_some_and(|s| s.is_leader()))
+            .max_by_key(|&i| server(&state, i).map(|s| s.current_term()));
+        let (id, timer) = match leader {
+            Some(l) => (l, Timer::Heartbeat),
+            None => {
+                turn += 1;
+                ((turn - 1) % servers, Timer::Election)
+            }
+        };
+        if let Some(next) = model
+            .actors
+            .next_state(&state, ActorModelAction::Timeout(Id::from(id), timer))
+        {
+            state = next;
+        }
+    }
+    agreed(servers, &state)
+}
+
+fn server(state: &State, i: usize) -> Option<&crate::raft::ServerState> {
+    state.actor_states[i].as_server()
+}
+
+fn deliver_or_drop(
+    model: &RaftModel,
+    state: State,
+    src: Id,
+    dst: Id,
+    msg: crate::raft::Msg,
+) -> State {
+    let deliver: Action = ActorModelAction::Deliver {
+        src,
+        dst,
+        msg: msg.clone(),
+    };
+    match model.actors.next_state(&state, deliver) {
+        // Delivered once: a duplicating network keeps a delivered message, a reliable one not.
+        Some(next) if matches!(next.network, Network::UnorderedDuplicating(..)) => {
+            drop(model, next, src, dst, msg)
+        }
+        Some(next) => next,
+        None => drop(model, state, src, dst, msg),
+    }
+}
+
+fn drop(model: &RaftModel, state: State, src: Id, dst: Id, msg: crate::raft::Msg) -> State {
+    let drop: Action = ActorModelAction::Drop(Envelope { src, dst, msg });
+    model.actors.next_state(&state, drop).unwrap_or(state)
+}
+
+/// One leader in the highest term, followed by every server in that term, every log equal to
+/// the leader's and committed through its end.
+fn agreed(servers: usize, state: &State) -> bool {
+    let all: Vec<_> = (0..servers).filter_map(|i| server(state, i)).collect();
+    let Some(leader) = all.iter().find(|s| s.is_leader()) else {
+        return false;
+    };
+    let term = leader.current_term();
+    let last = leader.log().last_index();
+    all.iter().all(|s| {
+        s.current_term() == term
+            && (s.is_leader() || matches!(s.role, Role::Follower { leader: Some(_) }))
+            && s.log() == leader.log()
+            && s.commit_index == last
+    }) && all.iter().filter(|s| s.is_leader()).count() == 1
+}
