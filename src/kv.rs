@@ -29,13 +29,13 @@ pub enum OpResult {
 }
 
 /// The last request a client had applied and what it returned.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Session {
     pub seq: u64,
     pub result: OpResult,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct KvStore {
     pub data: OrdMap<String, String>,
     pub sessions: OrdMap<ClientId, Session>,

@@ -5,7 +5,7 @@ use super::State;
 use super::actor::{ModelActor, NodeState};
 use super::client::ModelClient;
 use super::history::History;
-use crate::raft::{Config, Mutant, Op};
+use crate::raft::{Config, Index, Mutant, Op};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{ActorModel, Id, LossyNetwork, Network, model_timeout};
 use std::fmt;
@@ -193,7 +193,8 @@ impl ModelCfg {
                 .zip(&state.crashed)
                 .all(|(a, &crashed)| match &**a {
                     NodeState::Server(s) => {
-                        s.current_term() <= self.max_term && s.log().len() <= self.max_log_len
+                        s.current_term() <= self.max_term
+                            && s.log().last_index() <= self.max_log_len as Index
                     }
                     NodeState::Client(_) => !crashed,
                 })

@@ -79,10 +79,18 @@ impl Default for History {
     }
 }
 
-/// The state machine after applying entries `1..=upto` of `log` in order.
+/// The state machine after applying entries `1..=upto` of `log` in order: its snapshot's
+/// state, then the kept entries.
 pub fn replay(log: &Log, upto: Index) -> KvStore {
-    let mut kv = KvStore::default();
-    for entry in log.iter().take(upto as usize) {
+    let mut kv = log.snapshot().state.clone();
+    let kept = upto.saturating_sub(log.snapshot_index());
+    apply_all(&mut kv, log.iter().take(kept as usize));
+    kv
+}
+
+/// Applies `entries` to `kv` in order.
+pub fn apply_all<'a>(kv: &mut KvStore, entries: impl IntoIterator<Item = &'a Entry>) {
+    for entry in entries {
         if let Command::Client {
             client_id, seq, op, ..
         } = &entry.command
@@ -90,7 +98,6 @@ pub fn replay(log: &Log, upto: Index) -> KvStore {
             kv.apply(*client_id, *seq, op);
         }
     }
-    kv
 }
 
 impl History {

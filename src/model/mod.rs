@@ -100,7 +100,9 @@ impl RaftModel {
         if a.commit_index < b.commit_index && !history.commit_regressed {
             history.commit_regressed = true;
         }
-        if !properties::leader_append_only(b, a) && !history.leader_log_rewritten {
+        if !properties::leader_append_only(&history.committed, b, a)
+            && !history.leader_log_rewritten
+        {
             history.leader_log_rewritten = true;
         }
         let elected = a.is_leader() && !(b.is_leader() && b.current_term() == a.current_term());
@@ -139,7 +141,8 @@ impl RaftModel {
 /// agree with what was committed before at their indexes, and whether the server's state
 /// machine is the replay of its committed prefix.
 fn record_commit(history: &mut History, from: Index, server: &ServerState) -> bool {
-    for index in from + 1..=server.commit_index {
+    // What the snapshot covers was committed before it was taken.
+    for index in from.max(server.log().snapshot_index()) + 1..=server.commit_index {
         let Some(entry) = server.log().get(index) else {
             return false; // committed past its own log
         };

@@ -6,7 +6,7 @@
 
 use super::history::{Committed, KvSpec};
 use super::{ModelCfg, RaftModel, State};
-use crate::raft::{Command, Index, Log, Op, ServerState};
+use crate::raft::{Command, Entry, Index, Log, Op, ServerState, Term};
 use im::OrdMap;
 use stateright::Property;
 use stateright::actor::Id;
@@ -53,7 +53,9 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
         Property::always(LEADER_APPEND_ONLY, |_, s: &State| {
             !s.history.leader_log_rewritten
         }),
-        Property::always(LOG_MATCHING, |_, s| with_servers(s, log_matching)),
+        Property::always(LOG_MATCHING, |_, s: &State| {
+            with_servers(s, |servers| log_matching(&s.history.committed, servers))
+        }),
         Property::always(LEADER_COMPLETENESS, |_, s: &State| {
             iter_servers(s).all(|l| leader_completeness(&s.history.committed, l))
         }),
@@ -165,24 +167,70 @@ fn linearizable(tester: &Arc<Tester>) -> bool {
     })
 }
 
+/// A log as the properties read it: the logical log, its snapshot's entries being the ones
+/// committed at their indexes (the snapshot itself is judged by State Machine Replays Commits).
+#[derive(Clone, Copy)]
+pub struct Logical<'a> {
+    pub log: &'a Log,
+    pub committed: &'a OrdMap<Index, Committed>,
+}
+
+impl<'a> Logical<'a> {
+    pub fn new(log: &'a Log, committed: &'a OrdMap<Index, Committed>) -> Self {
+        Self { log, committed }
+    }
+
+    pub fn last_index(&self) -> Index {
+        self.log.last_index()
+    }
+
+    pub fn get(&self, index: Index) -> Option<&'a Entry> {
+        if index == 0 || index > self.log.snapshot_index() {
+            self.log.get(index)
+        } else {
+            self.committed.get(&index).map(|c| &c.entry)
+        }
+    }
+
+    pub fn term_at(&self, index: Index) -> Option<Term> {
+        if index == 0 {
+            Some(0)
+        } else {
+            self.get(index).map(|e| e.term)
+        }
+    }
+}
+
 /// Leader Append-Only, over one step: a leader never overwrites or deletes entries in its log;
 /// it only appends new entries (§5.3). `before` and `after` are one server's states.
-pub fn leader_append_only(before: &ServerState, after: &ServerState) -> bool {
+pub fn leader_append_only(
+    committed: &OrdMap<Index, Committed>,
+    before: &ServerState,
+    after: &ServerState,
+) -> bool {
     let same_reign =
         before.is_leader() && after.is_leader() && before.current_term() == after.current_term();
-    !same_reign || is_prefix(before.log(), after.log(), before.log().last_index())
+    let (b, a) = (
+        Logical::new(before.log(), committed),
+        Logical::new(after.log(), committed),
+    );
+    !same_reign || is_prefix(b, a, b.last_index())
 }
 
 /// Log Matching: if two logs contain an entry with the same index and term, then the logs are
 /// identical in all entries up through the given index (§5.3).
-pub fn log_matching(servers: &[&ServerState]) -> bool {
+pub fn log_matching(committed: &OrdMap<Index, Committed>, servers: &[&ServerState]) -> bool {
     pairs(servers).all(|(a, b)| {
-        let shared = a.log().last_index().min(b.log().last_index());
+        let (a, b) = (
+            Logical::new(a.log(), committed),
+            Logical::new(b.log(), committed),
+        );
+        let shared = a.last_index().min(b.last_index());
         match (1..=shared)
             .rev()
-            .find(|&i| a.log().term_at(i) == b.log().term_at(i))
+            .find(|&i| a.term_at(i).is_some() && a.term_at(i) == b.term_at(i))
         {
-            Some(i) => is_prefix(a.log(), b.log(), i),
+            Some(i) => is_prefix(a, b, i),
             None => true,
         }
     })
@@ -195,7 +243,8 @@ pub fn log_matching(servers: &[&ServerState]) -> bool {
 pub fn leader_completeness(committed: &OrdMap<Index, Committed>, server: &ServerState) -> bool {
     !server.is_leader()
         || committed.iter().all(|(&index, c)| {
-            c.term >= server.current_term() || server.log().get(index) == Some(&c.entry)
+            c.term >= server.current_term()
+                || Logical::new(server.log(), committed).get(index) == Some(&c.entry)
         })
 }
 
@@ -220,7 +269,11 @@ pub fn committed_is_durable(servers: usize, state: &State) -> bool {
     let majority = servers / 2 + 1;
     state.history.committed.iter().all(|(&index, c)| {
         durable_logs(servers, state)
-            .filter(|log| log.is_some_and(|l| l.get(index) == Some(&c.entry)))
+            .filter(|log| {
+                log.is_some_and(|l| {
+                    Logical::new(l, &state.history.committed).get(index) == Some(&c.entry)
+                })
+            })
             .count()
             >= majority
     })
@@ -232,10 +285,12 @@ pub fn acknowledged_writes_survive(servers: usize, state: &State) -> bool {
     let majority = servers / 2 + 1;
     state.history.acknowledged.iter().all(|&(client, seq)| {
         let holds = |log: &Log| {
-            log.iter().any(|e| {
-                matches!(e.command, Command::Client { client_id, seq: s, .. }
-                    if client_id == client && s == seq)
-            })
+            let in_snapshot = log.snapshot().state.sessions.get(&client);
+            in_snapshot.is_some_and(|s| s.seq >= seq)
+                || log.iter().any(|e| {
+                    matches!(e.command, Command::Client { client_id, seq: s, .. }
+                        if client_id == client && s == seq)
+                })
         };
         durable_logs(servers, state)
             .filter(|log| log.is_some_and(holds))
@@ -256,7 +311,7 @@ fn write_outlives_leader(state: &State) -> bool {
 }
 
 /// Whether `a` and `b` hold the same entries at `1..=upto` (both must have them).
-fn is_prefix(a: &Log, b: &Log, upto: Index) -> bool {
+fn is_prefix(a: Logical, b: Logical, upto: Index) -> bool {
     (1..=upto).all(|i| matches!((a.get(i), b.get(i)), (Some(x), Some(y)) if x == y))
 }
 

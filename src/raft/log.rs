@@ -1,14 +1,41 @@
-//! The replicated log (§5.3). It owns 1-based indexing so that no `± 1` appears elsewhere.
+//! The replicated log (§5.3) and its compacted prefix (§7). It owns 1-based indexing so that
+//! no `± 1` appears elsewhere, and every index or term lookup goes through it: the logical
+//! log is the snapshot (entries `1..=snapshot.last.index`, kept only as the state machine
+//! they produce) followed by the kept entries.
 
 use super::types::{Entry, Index, LogId, Term};
+use crate::kv::KvStore;
 use im::Vector;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
-/// An append-mostly sequence of entries; index `i` is `entries[i - 1]`.
+/// The state machine as of one log position: what compaction keeps of the entries it drops
+/// (§7, Figure 13's lastIncludedIndex, lastIncludedTerm and data).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+pub struct Snapshot {
+    /// The last entry the snapshot covers; index 0 for the empty snapshot.
+    pub last: LogId,
+    /// The key-value map and client sessions after applying entries `1..=last.index`.
+    pub state: KvStore,
+}
+
+/// The snapshot and the entries after it; index `i` is `entries[i - snapshot.last.index - 1]`.
+/// The snapshot is shared: it changes rarely, and every model state clones the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Log {
+    #[serde(default, skip_serializing_if = "Snapshot::is_empty_arc")]
+    snapshot: Arc<Snapshot>,
     entries: Vector<Entry>,
+}
+
+impl Snapshot {
+    pub fn is_empty(&self) -> bool {
+        self.last.index == 0
+    }
+
+    fn is_empty_arc(snapshot: &Arc<Snapshot>) -> bool {
+        snapshot.is_empty()
+    }
 }
 
 impl Log {
@@ -18,16 +45,34 @@ impl Log {
 
     pub fn from_entries(entries: impl IntoIterator<Item = Entry>) -> Self {
         Self {
+            snapshot: Arc::default(),
             entries: entries.into_iter().collect(),
         }
     }
 
+    /// The compacted prefix.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// The last index the snapshot covers (0 without one).
+    pub fn snapshot_index(&self) -> Index {
+        self.snapshot.last.index
+    }
+
+    /// The first index whose entry is kept.
+    pub fn first_index(&self) -> Index {
+        self.snapshot_index() + 1
+    }
+
     pub fn last_index(&self) -> Index {
-        self.entries.len() as Index
+        self.snapshot_index() + self.entries.len() as Index
     }
 
     pub fn last_term(&self) -> Term {
-        self.entries.last().map_or(0, |e| e.term)
+        self.entries
+            .last()
+            .map_or(self.snapshot.last.term, |e| e.term)
     }
 
     pub fn last_id(&self) -> LogId {
@@ -37,20 +82,27 @@ impl Log {
         }
     }
 
-    /// The term of the entry at `index`; 0 at index 0; `None` past the end.
+    /// Position of `index` among the kept entries, if it is one of them.
+    fn offset(&self, index: Index) -> Option<usize> {
+        index
+            .checked_sub(self.first_index())
+            .map(|k| k as usize)
+            .filter(|&k| k < self.entries.len())
+    }
+
+    /// The term of the entry at `index`: the snapshot's term at its last index (0 at index 0);
+    /// `None` past the end and inside the snapshot, where only the state is kept.
     pub fn term_at(&self, index: Index) -> Option<Term> {
-        if index == 0 {
-            Some(0)
+        if index == self.snapshot_index() {
+            Some(self.snapshot.last.term)
         } else {
             self.get(index).map(|e| e.term)
         }
     }
 
+    /// The kept entry at `index`; `None` past the end and inside the snapshot.
     pub fn get(&self, index: Index) -> Option<&Entry> {
-        if index == 0 {
-            return None;
-        }
-        self.entries.get((index - 1) as usize)
+        self.entries.get(self.offset(index)?)
     }
 
     /// Whether this log holds an entry at `index` written in `term` (the AppendEntries
@@ -59,9 +111,11 @@ impl Log {
         self.term_at(index) == Some(term)
     }
 
-    /// Up to `max` entries starting at `index` (1-based, inclusive).
+    /// Up to `max` kept entries starting at `index` (1-based, inclusive); none inside the
+    /// snapshot.
     pub fn entries_from(&self, index: Index, max: usize) -> Vec<Entry> {
-        let start = (index.max(1) - 1) as usize;
+        let start = index.max(self.first_index()) - self.first_index();
+        let start = start as usize;
         if start >= self.entries.len() {
             return Vec::new();
         }
@@ -70,14 +124,17 @@ impl Log {
         self.entries.clone().slice(start..end).into_iter().collect()
     }
 
+    /// The kept entries, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.entries.iter()
     }
 
+    /// The number of kept entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether no entry is kept.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -88,7 +145,8 @@ impl Log {
         (last.term, last.index) >= (self.last_term(), self.last_index())
     }
 
-    /// The first index of the run of entries of `term` that contains `index` (the conflict hint).
+    /// The first index of the run of entries of `term` that contains `index` (the conflict
+    /// hint); it does not reach into the snapshot.
     pub fn first_index_of_term_at(&self, index: Index) -> Index {
         let term = self.term_at(index);
         let mut first = index;
@@ -98,9 +156,9 @@ impl Log {
         first
     }
 
-    /// The last index holding an entry of `term`, if any.
+    /// The last index holding an entry of `term`, if any (the snapshot's last entry included).
     pub fn last_index_of_term(&self, term: Term) -> Option<Index> {
-        (1..=self.last_index())
+        (self.snapshot_index().max(1)..=self.last_index())
             .rev()
             .find(|&i| self.term_at(i) == Some(term))
     }
@@ -119,6 +177,9 @@ impl Log {
         let mut changed = false;
         for (offset, entry) in entries.iter().enumerate() {
             let index = prev_index + 1 + offset as Index;
+            if index <= self.snapshot_index() {
+                continue; // committed, so the same entry the snapshot covers
+            }
             match self.term_at(index) {
                 Some(term) if term == entry.term => continue,
                 Some(_) => {
@@ -138,12 +199,14 @@ impl Log {
         entries
             .iter()
             .enumerate()
-            .any(|(k, e)| self.term_at(prev_index + 1 + k as Index) != Some(e.term))
+            .map(|(k, e)| (prev_index + 1 + k as Index, e))
+            .any(|(i, e)| i > self.snapshot_index() && self.term_at(i) != Some(e.term))
     }
 
-    /// Keeps entries `1..=index` and drops the rest.
+    /// Keeps entries up to `index` and drops the rest; the snapshot is never cut.
     pub fn truncate_after(&mut self, index: Index) {
-        self.entries.truncate(index as usize);
+        let keep = index.saturating_sub(self.snapshot_index());
+        self.entries.truncate(keep as usize);
     }
 }
 

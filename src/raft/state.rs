@@ -63,15 +63,16 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    /// A server as it (re)starts from `hard`: a follower that knows no leader and has
-    /// committed nothing yet (§5.1; volatile state is rebuilt).
+    /// A server as it (re)starts from `hard`: a follower that knows no leader and knows
+    /// committed only what its snapshot covers (§5.1, §7; volatile state is rebuilt).
     pub fn restarted(hard: HardState) -> Self {
+        let snapshot = hard.log.snapshot();
         Self {
+            commit_index: snapshot.last.index,
+            kv: snapshot.state.clone(),
             hard,
-            commit_index: 0,
             role: Role::Follower { leader: None },
             progress: Tracker::default(),
-            kv: KvStore::default(),
         }
     }
 
@@ -108,7 +109,8 @@ impl ServerState {
         }
     }
 
-    /// Whether `(client_id, seq)` is already in the log, waiting to commit.
+    /// Whether `(client_id, seq)` is already in the log, waiting to commit (past the snapshot,
+    /// which `commit_index` covers).
     pub fn has_pending(&self, client_id: ClientId, seq: u64) -> bool {
         let log = &self.hard.log;
         (self.commit_index + 1..=log.last_index()).any(|i| {
