@@ -1,27 +1,58 @@
 //! The model's actors: Raft servers and the clients that drive them, as one actor type.
+//!
+//! A server is hosted here as the runtime hosts it: its effects are carried out, saves go to
+//! a disk and messages wait for what they need to be durable. With [`Disk::Fsync`] the disk
+//! has a volatile part: a save becomes durable only at a separate step, "fsync completes" (a
+//! choice of the model, per server, that makes everything saved so far durable); a crash keeps
+//! only what is durable; a message whose [`Durable`] condition is not met waits in the server's
+//! [`Unsynced`] part until that step.
 
 use super::client::{ClientState, ModelClient};
-use crate::raft::{Config, HardState, Msg, ServerState, Timer};
+use crate::raft::{Config, Durable, Effect, HardState, Input, Msg, ServerState, Timer};
 use serde::Serialize;
-use stateright::actor::{Actor, Command, Id, Out};
+use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
+
+/// The choice that stands for a server's fsync completing.
+pub const FSYNC: &str = "fsync";
+
+/// When a server's saves are durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disk {
+    /// At once: every save is durable in the step that makes it.
+    Synchronous,
+    /// At a separate step, "fsync completes".
+    Fsync,
+}
 
 #[derive(Clone, Debug)]
 pub enum ModelActor {
-    Server(Config),
+    Server(Config, Disk),
     Client(ModelClient),
 }
 
+// Each node state already sits behind stateright's `Arc`; a box would add an allocation per step.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum NodeState {
-    Server(ServerState),
+    Server(ServerState, Unsynced),
     Client(ClientState),
+}
+
+/// What a server has done since its last fsync that a crash would undo, beyond its state:
+/// always empty with a synchronous disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Unsynced {
+    /// The term or the vote changed since the last fsync.
+    pub term_vote: bool,
+    /// Messages waiting for the next fsync, in the order they were sent.
+    pub held: im::Vector<(Id, Msg)>,
 }
 
 impl NodeState {
     pub fn as_server(&self) -> Option<&ServerState> {
         match self {
-            NodeState::Server(s) => Some(s),
+            NodeState::Server(s, _) => Some(s),
             NodeState::Client(_) => None,
         }
     }
@@ -29,39 +60,124 @@ impl NodeState {
     pub fn as_client(&self) -> Option<&ClientState> {
         match self {
             NodeState::Client(c) => Some(c),
-            NodeState::Server(_) => None,
+            NodeState::Server(..) => None,
+        }
+    }
+
+    /// The server's messages waiting for its next fsync.
+    pub fn held(&self) -> Option<&im::Vector<(Id, Msg)>> {
+        match self {
+            NodeState::Server(_, u) => Some(&u.held),
+            NodeState::Client(_) => None,
         }
     }
 }
 
-/// Lifts a server's commands into the model's types.
-fn lift_commands(server_out: Out<Config>, o: &mut Out<ModelActor>) {
-    for command in server_out {
-        match command {
-            Command::Send(to, msg) => o.send(to, msg),
-            Command::SetTimer(t, range) => o.set_timer(t, range),
-            Command::CancelTimer(t) => o.cancel_timer(t),
-            Command::Save(hard) => o.save(hard),
-            Command::ChooseRandom(..) => unreachable!("servers make no random choices"),
-        }
-    }
+/// Whether `needs` is durable for a server in `state` with `unsynced` not yet durable.
+fn durable(needs: Durable, state: &ServerState, unsynced: &Unsynced) -> bool {
+    (!needs.term_vote || !unsynced.term_vote) && needs.log_through <= state.log_synced
 }
 
-/// Runs a server handler and lifts its state and commands into the model's types.
-fn lift(
-    state: &mut Cow<NodeState>,
-    o: &mut Out<ModelActor>,
-    f: impl FnOnce(&mut Cow<ServerState>, &mut Out<Config>),
-) {
-    let NodeState::Server(server_state) = &**state else {
-        unreachable!("server actor with client state")
-    };
-    let mut server_state = Cow::Borrowed(server_state);
-    let mut server_out = Out::new();
-    f(&mut server_state, &mut server_out);
-    lift_commands(server_out, o);
-    if let Cow::Owned(next) = server_state {
-        *state = Cow::Owned(NodeState::Server(next));
+/// One server step and its effects, carried out.
+struct Host<'a> {
+    server: &'a Config,
+    disk: Disk,
+    id: Id,
+}
+
+impl Host<'_> {
+    /// Steps `input` on `state`; returns the next node state, or `None` when nothing changed
+    /// and nothing happened.
+    fn step(
+        &self,
+        state: &ServerState,
+        unsynced: &Unsynced,
+        input: Input,
+        o: &mut Out<ModelActor>,
+    ) -> Option<NodeState> {
+        let mut s = Cow::Borrowed(state);
+        let mut u = Cow::Borrowed(unsynced);
+        let effects = self.server.step(self.id, &mut s, input);
+        if effects.is_empty() && matches!(s, Cow::Borrowed(_)) {
+            return None;
+        }
+        self.carry_out(state, &mut s, &mut u, effects, o);
+        Some(NodeState::Server(s.into_owned(), u.into_owned()))
+    }
+
+    /// Carries out `effects` of a step from `before` to `s`.
+    fn carry_out(
+        &self,
+        before: &ServerState,
+        s: &mut Cow<ServerState>,
+        u: &mut Cow<Unsynced>,
+        effects: Vec<Effect>,
+        o: &mut Out<ModelActor>,
+    ) {
+        let mut synced_now = false;
+        for effect in effects {
+            match effect {
+                Effect::Save => match self.disk {
+                    Disk::Synchronous => {
+                        o.save(s.hard.clone());
+                        synced_now = true;
+                    }
+                    Disk::Fsync => {
+                        let (b, a) = (&before.hard, &s.hard);
+                        let changed =
+                            (b.current_term, b.voted_for) != (a.current_term, a.voted_for);
+                        if changed && !u.term_vote {
+                            u.to_mut().term_vote = true;
+                        }
+                        o.choose_random(FSYNC, vec![self.id]);
+                    }
+                },
+                Effect::Send(to, msg, needs) => {
+                    if self.disk == Disk::Synchronous || durable(needs, s, u) {
+                        o.send(to, msg);
+                    } else {
+                        u.to_mut().held.push_back((to, msg));
+                    }
+                }
+                Effect::SetTimer(timer) => o.set_timer(timer, self.server.timer_range(timer)),
+                Effect::CancelTimer(timer) => o.cancel_timer(timer),
+                Effect::Refused(_) => {}
+            }
+        }
+        if synced_now {
+            self.report_synced(s, u, o);
+        }
+    }
+
+    /// The disk reports the whole log durable.
+    fn report_synced(
+        &self,
+        s: &mut Cow<ServerState>,
+        u: &mut Cow<Unsynced>,
+        o: &mut Out<ModelActor>,
+    ) {
+        let log_through = s.log().last_index();
+        let before = s.clone().into_owned();
+        let effects = self.server.step(self.id, s, Input::Synced { log_through });
+        self.carry_out(&before, s, u, effects, o);
+    }
+
+    /// "fsync completes": everything saved so far becomes durable and the messages that
+    /// waited for it leave.
+    fn fsync(
+        &self,
+        state: &ServerState,
+        unsynced: &Unsynced,
+        o: &mut Out<ModelActor>,
+    ) -> NodeState {
+        o.save(state.hard.clone());
+        for (to, msg) in unsynced.held.iter() {
+            o.send(*to, msg.clone());
+        }
+        let mut s = Cow::Borrowed(state);
+        let mut u = Cow::Owned(Unsynced::default());
+        self.report_synced(&mut s, &mut u, o);
+        NodeState::Server(s.into_owned(), u.into_owned())
     }
 }
 
@@ -69,24 +185,30 @@ impl Actor for ModelActor {
     type Msg = Msg;
     type State = NodeState;
     type Timer = Timer;
-    /// A client's choice of the server it re-sends to.
+    /// A client's choice of the server it re-sends to; a server's own id for its fsync.
     type Random = Id;
     type Storage = HardState;
 
     fn name(&self) -> String {
         match self {
-            ModelActor::Server(_) => "Server".into(),
+            ModelActor::Server(..) => "Server".into(),
             ModelActor::Client(_) => "Client".into(),
         }
     }
 
     fn on_start(&self, id: Id, storage: &Option<HardState>, o: &mut Out<Self>) -> NodeState {
         match self {
-            ModelActor::Server(server) => {
-                let mut server_out = Out::new();
-                let state = server.on_start(id, storage, &mut server_out);
-                lift_commands(server_out, o);
-                NodeState::Server(state)
+            ModelActor::Server(server, disk) => {
+                let (state, effects) = server.start(storage.as_ref());
+                let host = Host {
+                    server,
+                    disk: *disk,
+                    id,
+                };
+                let mut s = Cow::Borrowed(&state);
+                let mut u = Cow::Owned(Unsynced::default());
+                host.carry_out(&state, &mut s, &mut u, effects, o);
+                NodeState::Server(s.into_owned(), u.into_owned())
             }
             ModelActor::Client(client) => NodeState::Client(client.on_start(id, o)),
         }
@@ -94,8 +216,18 @@ impl Actor for ModelActor {
 
     fn on_msg(&self, id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match self {
-            ModelActor::Server(server) => {
-                lift(state, o, |s, so| server.on_msg(id, s, src, msg, so))
+            ModelActor::Server(server, disk) => {
+                let NodeState::Server(s, u) = &**state else {
+                    unreachable!("server actor with client state")
+                };
+                let host = Host {
+                    server,
+                    disk: *disk,
+                    id,
+                };
+                if let Some(next) = host.step(s, u, Input::Msg(src, msg), o) {
+                    *state = Cow::Owned(next);
+                }
             }
             ModelActor::Client(client) => {
                 let (NodeState::Client(cs), Msg::ClientResponse { seq, reply }) = (&**state, &msg)
@@ -110,16 +242,34 @@ impl Actor for ModelActor {
     }
 
     fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
-        if let ModelActor::Server(server) = self {
-            lift(state, o, |s, so| server.on_timeout(id, s, timer, so))
+        if let (ModelActor::Server(server, disk), NodeState::Server(s, u)) = (self, &**state) {
+            let host = Host {
+                server,
+                disk: *disk,
+                id,
+            };
+            if let Some(next) = host.step(s, u, Input::Timeout(*timer), o) {
+                *state = Cow::Owned(next);
+            }
         }
     }
 
-    fn on_random(&self, id: Id, state: &mut Cow<NodeState>, server: &Id, o: &mut Out<Self>) {
-        if let (ModelActor::Client(client), NodeState::Client(cs)) = (self, &**state)
-            && let Some(next) = client.on_retry(id, cs, *server, o)
-        {
-            *state = Cow::Owned(NodeState::Client(next));
+    fn on_random(&self, id: Id, state: &mut Cow<NodeState>, random: &Id, o: &mut Out<Self>) {
+        match (self, &**state) {
+            (ModelActor::Client(client), NodeState::Client(cs)) => {
+                if let Some(next) = client.on_retry(id, cs, *random, o) {
+                    *state = Cow::Owned(NodeState::Client(next));
+                }
+            }
+            (ModelActor::Server(server, disk), NodeState::Server(s, u)) => {
+                let host = Host {
+                    server,
+                    disk: *disk,
+                    id,
+                };
+                *state = Cow::Owned(host.fsync(s, u, o));
+            }
+            _ => {}
         }
     }
 }

@@ -2,7 +2,7 @@
 //! It is data (see `models/*.toml`), and the only place that knows the bounds.
 
 use super::State;
-use super::actor::{ModelActor, NodeState};
+use super::actor::{Disk, ModelActor, NodeState};
 use super::client::ModelClient;
 use super::history::History;
 use crate::raft::{Config, Index, Mutant, Op};
@@ -82,6 +82,10 @@ pub struct ModelCfg {
     pub max_copies: usize,
     /// Non-duplicating network: every message may be delivered twice (a duplicate).
     pub duplicate_once: bool,
+    /// Whether a save becomes durable only at a separate step, "fsync completes" (per server;
+    /// it makes everything saved so far durable), so that a crash loses what was not, and a
+    /// message waits for what it needs to be durable. Off: every save is durable at once.
+    pub fsync: bool,
     #[serde(skip)]
     pub mutant: Option<Mutant>,
 }
@@ -107,6 +111,7 @@ impl Default for ModelCfg {
             max_copies: 1,
             max_per_link: 0,
             duplicate_once: false,
+            fsync: false,
             mutant: None,
         }
     }
@@ -152,13 +157,18 @@ impl ModelCfg {
             max_append_entries: self.max_append_entries,
             mutant: self.mutant,
         };
+        let disk = if self.fsync {
+            Disk::Fsync
+        } else {
+            Disk::Synchronous
+        };
         let network = match self.network {
             NetworkKind::Ordered => Network::new_ordered([]),
             NetworkKind::UnorderedNonduplicating => Network::new_unordered_nonduplicating([]),
             NetworkKind::UnorderedDuplicating => Network::new_unordered_duplicating([]),
         };
         let mut model = ActorModel::new(self.clone(), History::default())
-            .actors((0..self.servers).map(|_| ModelActor::Server(server.clone())))
+            .actors((0..self.servers).map(|_| ModelActor::Server(server.clone(), disk)))
             .actors((0..self.clients).map(|c| {
                 ModelActor::Client(ModelClient {
                     servers: self.server_ids(),
@@ -192,7 +202,7 @@ impl ModelCfg {
                 .iter()
                 .zip(&state.crashed)
                 .all(|(a, &crashed)| match &**a {
-                    NodeState::Server(s) => {
+                    NodeState::Server(s, _) => {
                         s.current_term() <= self.max_term
                             && s.log().last_index() <= self.max_log_len as Index
                     }
@@ -245,6 +255,9 @@ impl fmt::Display for ModelCfg {
             self.max_append_entries,
             self.max_in_flight,
         )?;
+        if self.fsync {
+            write!(f, " fsync=true")?;
+        }
         if let Some(m) = self.mutant {
             write!(f, " mutant={m}")?;
         }

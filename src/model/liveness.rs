@@ -4,13 +4,14 @@
 //! which a Raft model with timers never reaches, so the bound is checked as an always-property:
 //! the predicate runs the fault-free continuation itself.
 //!
-//! The continuation is one fair schedule of partial synchrony: every message between servers in
-//! flight is delivered, in order and once (the network is reliable from now on), before any
+//! The continuation is one fair schedule of partial synchrony: every pending fsync completes,
+//! every message between servers in flight is delivered, in order and once (the network is reliable from now on), before any
 //! timer fires; a leader's heartbeat fires when the network is quiet; without a leader, election
 //! timeouts fire at each server in turn. Clients have stopped: their messages are dropped, so
 //! the servers' logs stop growing and can be compared. Agreement: one leader in the highest term, every server in
 //! that term following it, every log equal to the leader's, and everything committed.
 
+use super::actor::FSYNC;
 use super::{Action, RaftModel, State, messages_in_flight};
 use crate::raft::{Role, Timer};
 use stateright::Model;
@@ -37,6 +38,7 @@ pub fn catches_up(model: &RaftModel, state: &State) -> bool {
         if agreed(servers, &state) {
             return true;
         }
+        state = fsync_all(model, state);
         let in_flight: Vec<(Id, Id, crate::raft::Msg)> = messages_in_flight(&state.network)
             .into_iter()
             .map(|(src, dst, msg)| (src, dst, msg.clone()))
@@ -69,6 +71,24 @@ pub fn catches_up(model: &RaftModel, state: &State) -> bool {
         }
     }
     agreed(servers, &state)
+}
+
+/// Every server's pending fsync completes (the disk keeps up once faults stop).
+fn fsync_all(model: &RaftModel, mut state: State) -> State {
+    for i in 0..model.cfg.servers {
+        if state.random_choices[i].map.contains_key(FSYNC) {
+            let id = Id::from(i);
+            let fsync: Action = ActorModelAction::SelectRandom {
+                actor: id,
+                key: FSYNC.into(),
+                random: id,
+            };
+            if let Some(next) = model.actors.next_state(&state, fsync) {
+                state = next;
+            }
+        }
+    }
+    state
 }
 
 fn server(state: &State, i: usize) -> Option<&crate::raft::ServerState> {

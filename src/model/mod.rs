@@ -126,7 +126,7 @@ impl RaftModel {
             ActorModelAction::Timeout(id, timer) => {
                 let i = usize::from(*id);
                 match (&self.actors.actors[i], last.actor_states[i].as_server()) {
-                    (ModelActor::Server(server), Some(s)) => {
+                    (ModelActor::Server(server, _), Some(s)) => {
                         server.term_after_timeout(s, *timer) > self.cfg.max_term
                     }
                     _ => false,
@@ -192,6 +192,8 @@ fn acting_server(action: &Action) -> Option<Id> {
     match action {
         ActorModelAction::Deliver { dst, .. } => Some(*dst),
         ActorModelAction::Timeout(id, _) => Some(*id),
+        // A server's fsync completing (a client's choice changes no server).
+        ActorModelAction::SelectRandom { actor, .. } => Some(*actor),
         _ => None,
     }
 }

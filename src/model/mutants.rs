@@ -24,7 +24,27 @@ const fn exhaustive(mutant: Mutant, property: &'static str, model: &'static str)
 }
 
 /// Every mutant, with where it is caught: each in a model of the default suite, exhaustively.
-pub const CATCHES: [Catch; 31] = [
+pub const CATCHES: [Catch; 35] = [
+    exhaustive(
+        Mutant::RequestVoteBeforeFsync,
+        p::ELECTION_SAFETY,
+        "models/durability.toml",
+    ),
+    exhaustive(
+        Mutant::VoteBeforeFsync,
+        p::ELECTION_SAFETY,
+        "models/durability.toml",
+    ),
+    exhaustive(
+        Mutant::AckBeforeFsync,
+        p::COMMITTED_IS_DURABLE,
+        "models/durability.toml",
+    ),
+    exhaustive(
+        Mutant::AnswerBeforeDurable,
+        p::ACKNOWLEDGED_WRITES_SURVIVE,
+        "models/durability.toml",
+    ),
     exhaustive(
         Mutant::ForgetVoteOnRestart,
         p::ELECTION_SAFETY,

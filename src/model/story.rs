@@ -144,12 +144,30 @@ pub fn action(cfg: &ModelCfg, a: &Action) -> String {
         }
         ActorModelAction::Crash(id) => format!("{} crashes", node(cfg, *id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", node(cfg, *id)),
+        ActorModelAction::SelectRandom { actor, .. } if cfg.is_server(*actor) => {
+            format!("{} fsync completes", node(cfg, *actor))
+        }
         ActorModelAction::SelectRandom { actor, random, .. } => format!(
             "{} gives up waiting, re-sends to {}",
             node(cfg, *actor),
             node(cfg, *random)
         ),
     }
+}
+
+/// What a server would lose in a crash now, beyond its saved state.
+fn unsynced_line(cfg: &ModelCfg, s: &ServerState, u: &super::actor::Unsynced) -> String {
+    let mut parts = Vec::new();
+    if u.term_vote {
+        parts.push(format!("term {} and vote", s.current_term()));
+    }
+    if s.log_synced < s.log().last_index() {
+        parts.push(format!("log after {}", s.log_synced));
+    }
+    for (to, m) in u.held.iter() {
+        parts.push(format!("waits: -> {} {}", node(cfg, *to), msg(cfg, m)));
+    }
+    parts.join("; ")
 }
 
 /// A server's role, with whom it follows or who voted for it.
@@ -266,8 +284,11 @@ pub fn state(cfg: &ModelCfg, st: &State) -> String {
     for (i, a) in st.actor_states.iter().enumerate() {
         let id = Id::from(i);
         match &**a {
-            NodeState::Server(s) => {
+            NodeState::Server(s, u) => {
                 let _ = writeln!(out, "{}", server_line(cfg, id, s, st.crashed[i]));
+                if u.term_vote || !u.held.is_empty() || s.log_synced < s.log().last_index() {
+                    let _ = writeln!(out, "    not yet durable: {}", unsynced_line(cfg, s, u));
+                }
             }
             NodeState::Client(c) => {
                 let _ = writeln!(out, "{}", client_line(cfg, id, c));

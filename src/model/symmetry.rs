@@ -2,6 +2,7 @@
 //! renaming of servers are checked once. Clients keep their names (each runs its own
 //! workload), so only servers are permuted.
 
+use super::actor::Unsynced;
 use super::client::ClientState;
 use super::{NodeState, State};
 use crate::raft::{HardState, Log, Msg, Reply, Role, ServerState, Timer, Tracker};
@@ -228,7 +229,17 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
 impl Rewrite<Id> for NodeState {
     fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
         match self {
-            NodeState::Server(s) => NodeState::Server(s.rewrite(plan)),
+            NodeState::Server(s, u) => NodeState::Server(
+                s.rewrite(plan),
+                Unsynced {
+                    term_vote: u.term_vote,
+                    held: u
+                        .held
+                        .iter()
+                        .map(|(to, msg)| (to.rewrite(plan), msg.rewrite(plan)))
+                        .collect(),
+                },
+            ),
             NodeState::Client(c) => NodeState::Client(c.rewrite(plan)),
         }
     }
@@ -251,6 +262,7 @@ impl Rewrite<Id> for ServerState {
             role: self.role.rewrite(plan),
             progress: self.progress.rewrite(plan),
             kv: self.kv.clone(),
+            log_synced: self.log_synced,
         }
     }
 }

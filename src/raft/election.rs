@@ -33,13 +33,15 @@ impl Step<'_, '_> {
             self.reset_election_timer();
         }
         let term = self.st().current_term();
-        self.send(
-            candidate,
-            Msg::RequestVoteResponse {
-                term,
-                vote_granted: grant,
-            },
-        );
+        let reply = Msg::RequestVoteResponse {
+            term,
+            vote_granted: grant,
+        };
+        if grant {
+            self.send_when(candidate, reply, rules::vote_needs(self.cfg));
+        } else {
+            self.send(candidate, reply);
+        }
     }
 
     /// A vote granted to this server's candidacy (stale replies never get here).

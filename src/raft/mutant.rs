@@ -40,6 +40,17 @@ mutants! {
     /// Restart in term 0 with no vote, as if `currentTerm` were not persisted.
     ForgetTermOnRestart = "forget-term-on-restart", "forget currentTerm (and the vote) on restart";
 
+    // ---- durability (§5.1: persist before you speak) ----
+    /// Ask for votes before the new term and the vote for itself are durable.
+    RequestVoteBeforeFsync = "request-vote-before-fsync", "ask for votes before the new term is durable";
+    /// Grant a vote before the term and the vote are durable.
+    VoteBeforeFsync = "vote-before-fsync", "grant a vote before it is durable";
+    /// Acknowledge entries before they are durable.
+    AckBeforeFsync = "ack-before-fsync", "acknowledge entries before they are durable";
+    /// A leader counts its own entries toward commit before they are durable, so it commits,
+    /// and answers a client, before a majority holds the entry durably.
+    AnswerBeforeDurable = "answer-before-durable", "count the leader's own copy before it is durable, and answer";
+
     // ---- RequestVote receiver ----
     /// Step 1 broken: grant a RequestVote of an earlier term, answering in the candidate's term.
     VoteInEarlierTerm = "vote-in-earlier-term", "grant a vote to a candidate of an earlier term";

@@ -116,8 +116,7 @@ impl Step<'_, '_> {
 
         let last_new = prev.index + entries.len() as Index;
         if let Some(log) = rules::appended_log(self.cfg, log, prev.index, &entries) {
-            self.st_mut().hard.log = log;
-            self.persist();
+            self.replace_log(log, prev.index);
         }
         let commit = self.st().commit_index;
         if let Some(target) = rules::follower_commit(self.cfg, commit, leader_commit, last_new) {
@@ -129,7 +128,30 @@ impl Step<'_, '_> {
             match_index: last_new,
             conflict: None,
         };
-        self.send(leader, reply);
+        self.send_when(leader, reply, rules::ack_needs(self.cfg, last_new));
+    }
+
+    /// Takes `log`, which keeps the entries through `kept` and may replace any after; what
+    /// was known durable of a replaced entry is no longer.
+    fn replace_log(&mut self, log: super::log::Log, kept: Index) {
+        let st = self.st_mut();
+        let old = std::mem::replace(&mut st.hard.log, log);
+        let unchanged = (kept + 1..=st.log_synced)
+            .find(|&i| old.get(i) != st.hard.log.get(i))
+            .map_or(st.log_synced, |i| i - 1);
+        st.log_synced = unchanged.min(st.hard.log.last_index());
+        self.persist();
+    }
+
+    /// The disk reports the log durable through `log_through`: a leader may now count more of
+    /// its own copy toward commit.
+    pub(super) fn on_synced(&mut self, log_through: Index) {
+        let through = log_through.min(self.st().log().last_index());
+        if through == self.st().log_synced {
+            return;
+        }
+        self.st_mut().log_synced = through;
+        self.maybe_advance_commit();
     }
 
     /// AppendEntries reply at the leader: advance or rewind the follower's progress.
@@ -168,8 +190,9 @@ impl Step<'_, '_> {
                 None => conflict.index,
             };
             if let Some(keep) = rules::leader_cut_on_reject(self.cfg, hint, log.last_index()) {
-                self.st_mut().hard.log.truncate_after(keep);
-                self.persist();
+                let mut cut = log.clone();
+                cut.truncate_after(keep);
+                self.replace_log(cut, keep);
             }
             if hint <= before.match_index {
                 // The follower says it lacks an entry it acknowledged: the rejection is stale
@@ -203,7 +226,10 @@ impl Step<'_, '_> {
         }
         let term = st.current_term();
         let commit = st.commit_index;
-        if let Some(n) = rules::leader_commit(self.cfg, st.log(), term, &st.progress, commit) {
+        let synced = st.log_synced;
+        if let Some(n) =
+            rules::leader_commit(self.cfg, st.log(), synced, term, &st.progress, commit)
+        {
             self.commit_to(n);
         }
     }

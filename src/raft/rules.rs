@@ -9,6 +9,7 @@ use super::message::Msg;
 use super::mutant::Mutant;
 use super::progress::{Progress, Tracker, quorum_index};
 use super::state::HardState;
+use super::step::Durable;
 use super::types::{Entry, Index, LogId, Op, Term};
 use stateright::actor::Id;
 
@@ -29,6 +30,47 @@ pub fn restored(cfg: &Config, mut saved: HardState) -> HardState {
         saved.voted_for = None;
     }
     saved
+}
+
+// ---- durability: what must be on disk before a message leaves (§5.1) ----------------------
+
+/// A candidate asks for votes only once its new term and its vote for itself are durable: a
+/// candidate that won on a vote it then forgot in a crash could vote again in that term.
+pub fn request_vote_needs(cfg: &Config) -> Durable {
+    if is(cfg, Mutant::RequestVoteBeforeFsync) {
+        return Durable::NOTHING;
+    }
+    Durable::TERM_VOTE
+}
+
+/// A granted vote leaves only once the term and the vote are durable, so that a crash cannot
+/// make this server vote again in the same term.
+pub fn vote_needs(cfg: &Config) -> Durable {
+    if is(cfg, Mutant::VoteBeforeFsync) {
+        return Durable::NOTHING;
+    }
+    Durable::TERM_VOTE
+}
+
+/// A successful AppendEntries answer leaves only once the log through `match_index` is
+/// durable: the leader counts it toward a majority that must survive crashes.
+pub fn ack_needs(cfg: &Config, match_index: Index) -> Durable {
+    if is(cfg, Mutant::AckBeforeFsync) {
+        return Durable::NOTHING;
+    }
+    Durable::log_through(match_index)
+}
+
+/// What a leader counts as its own copy toward commit: its log through what is durable, not
+/// its whole log. Its AppendEntries leave before its own fsync (thesis §10.2.1), so a majority
+/// may hold an entry before the leader's copy is on disk; the leader then commits on the
+/// followers' durable copies alone, or waits for its own. Everything that rests on a commit
+/// (a client's answer, `leaderCommit` to followers) then needs nothing more on disk.
+pub fn own_match(cfg: &Config, log_synced: Index, last_index: Index) -> Index {
+    if is(cfg, Mutant::AnswerBeforeDurable) {
+        return last_index;
+    }
+    log_synced
 }
 
 // ---- RequestVote receiver ----------------------------------------------------------------
@@ -243,18 +285,19 @@ pub fn leader_cut_on_reject(cfg: &Config, hint: Index, last_index: Index) -> Opt
     cuts.then(|| hint.saturating_sub(1))
 }
 
-/// Leaders, 4: commit the highest index N held by a majority (its own last index counted), but
-/// only if log[N] is of the current term (§5.4.2, Figure 8: earlier terms commit only
-/// indirectly). `None` when commitIndex does not move.
+/// Leaders, 4: commit the highest index N held durably by a majority (its own copy counted as
+/// far as [`own_match`] allows), but only if log[N] is of the current term (§5.4.2, Figure 8:
+/// earlier terms commit only indirectly). `None` when commitIndex does not move.
 pub fn leader_commit(
     cfg: &Config,
     log: &Log,
+    log_synced: Index,
     current_term: Term,
     progress: &Tracker,
     commit: Index,
 ) -> Option<Index> {
     let mut matches: Vec<Index> = progress.iter().map(|(_, p)| p.match_index).collect();
-    matches.push(log.last_index());
+    matches.push(own_match(cfg, log_synced, log.last_index()));
     let needed = if is(cfg, Mutant::CommitWithoutMajority) {
         cfg.majority() - 1
     } else {

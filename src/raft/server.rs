@@ -1,10 +1,11 @@
-//! A Raft server as a stateright [`Actor`]: Figure 2 of the Raft paper, event by event.
+//! A Raft server: Figure 2 of the Raft paper, event by event.
 //!
 //! [`Config::start`] and [`Config::step`] are the protocol's whole interface: pure functions
-//! of (state, input) to (state, [`Effect`]s). The `Actor` implementation only turns effects
-//! into stateright's commands; the runtime and the model host the same actor. Time enters only
-//! as the timers this actor sets: the runtime draws each election timeout from its range, the
-//! model checker collapses it.
+//! of (state, input) to (state, [`Effect`]s). The runtime and the model each host them in a
+//! stateright actor that carries out the effects: saves to a disk that reports back when they
+//! are durable ([`Input::Synced`]), and messages once what they need is durable. Time enters
+//! only as the timers the server sets: the runtime draws each election timeout from its
+//! range, the model checker collapses it.
 
 use super::config::{Config, Timer};
 use super::message::Msg;
@@ -13,7 +14,7 @@ use super::state::{HardState, ServerState};
 use super::step::{Effect, Input, Step};
 use super::types::LogId;
 use super::validate::validate;
-use stateright::actor::{Actor, Id, Out};
+use stateright::actor::Id;
 use std::borrow::Cow;
 
 impl Config {
@@ -32,21 +33,9 @@ impl Config {
             Input::Msg(src, msg) => step.on_msg(src, msg),
             Input::Timeout(Timer::Election) => step.on_election_timeout(),
             Input::Timeout(Timer::Heartbeat) => step.on_heartbeat(),
+            Input::Synced { log_through } => step.on_synced(log_through),
         }
         step.finish()
-    }
-
-    /// Turns effects into stateright commands; `Save` saves `state`'s hard state.
-    fn emit(&self, state: &ServerState, effects: Vec<Effect>, o: &mut Out<Self>) {
-        for effect in effects {
-            match effect {
-                Effect::Save => o.save(state.hard.clone()),
-                Effect::Send(to, msg) => o.send(to, msg),
-                Effect::SetTimer(timer) => o.set_timer(timer, self.timer_range(timer)),
-                Effect::CancelTimer(timer) => o.cancel_timer(timer),
-                Effect::Refused(_) => {} // the runtime's wrapper reports these
-            }
-        }
     }
 }
 
@@ -151,33 +140,5 @@ impl Step<'_, '_> {
             _ => {}
         }
         false
-    }
-}
-
-impl Actor for Config {
-    type Msg = Msg;
-    type State = ServerState;
-    type Timer = Timer;
-    type Random = ();
-    type Storage = HardState;
-
-    fn name(&self) -> String {
-        "Server".to_owned()
-    }
-
-    fn on_start(&self, _id: Id, storage: &Option<HardState>, o: &mut Out<Self>) -> ServerState {
-        let (state, effects) = self.start(storage.as_ref());
-        self.emit(&state, effects, o);
-        state
-    }
-
-    fn on_msg(&self, id: Id, state: &mut Cow<ServerState>, src: Id, msg: Msg, o: &mut Out<Self>) {
-        let effects = self.step(id, state, Input::Msg(src, msg));
-        self.emit(state, effects, o);
-    }
-
-    fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
-        let effects = self.step(id, state, Input::Timeout(*timer));
-        self.emit(state, effects, o);
     }
 }

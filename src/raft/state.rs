@@ -47,8 +47,8 @@ impl Role {
 
 /// A server's whole state.
 ///
-/// Invariants: `commit_index <= hard.log.last_index()`; `progress` is empty unless the role is
-/// `Leader`.
+/// Invariants: `commit_index <= hard.log.last_index()`; `log_synced <= hard.log.last_index()`;
+/// `progress` is empty unless the role is `Leader`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ServerState {
     #[serde(flatten)]
@@ -60,6 +60,10 @@ pub struct ServerState {
     pub progress: Tracker,
     /// The state machine, holding exactly the entries `1..=commit_index`.
     pub kv: KvStore,
+    /// The log is known durable through this index (the last `Input::Synced`, lowered when
+    /// entries it covered are replaced). A leader counts its own log toward commit only this
+    /// far.
+    pub log_synced: Index,
 }
 
 impl ServerState {
@@ -70,6 +74,7 @@ impl ServerState {
         Self {
             commit_index: snapshot.last.index,
             kv: snapshot.state.clone(),
+            log_synced: hard.log.last_index(),
             hard,
             role: Role::Follower { leader: None },
             progress: Tracker::default(),
@@ -126,6 +131,12 @@ impl ServerState {
             self.commit_index <= self.hard.log.last_index(),
             "commit_index {} past the log's end {}",
             self.commit_index,
+            self.hard.log.last_index()
+        );
+        assert!(
+            self.log_synced <= self.hard.log.last_index(),
+            "log_synced {} past the log's end {}",
+            self.log_synced,
             self.hard.log.last_index()
         );
         assert!(

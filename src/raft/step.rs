@@ -1,8 +1,9 @@
 //! One step of a server: an input (a message or a timer) goes in; the state changes and a list
 //! of [`Effect`]s comes out. Handlers (`election.rs`, `replication.rs`, `clients.rs`) are
 //! methods of [`Step`], which collects their effects and emits them in one place, `Save`
-//! first, so no message that depends on new persistent state can leave before that state is
-//! saved (§5.1, "persist before you speak").
+//! first; each message says what must be durable before it leaves ([`Durable`], decided by
+//! named rules in `rules.rs`), so none that depends on new persistent state leaves before that
+//! state is on disk (§5.1, "persist before you speak").
 //!
 //! The role transitions live here too: a role changes only through `become_follower`,
 //! `become_candidate` and `become_leader`, each of which resets exactly what Figure 2 says.
@@ -12,18 +13,56 @@ use super::message::Msg;
 use super::progress::Tracker;
 use super::rules;
 use super::state::{Role, ServerState};
-use super::types::{Command, Entry, Term};
+use super::types::{Command, Entry, Index, Term};
 use super::validate::Refusal;
+use serde::Serialize;
 use stateright::actor::Id;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+/// What must be durable before a message may leave: the condition the host (the runtime's
+/// outbox, the model's disk) carries out. As etcd's `Ready` contract ("HardState and Entries
+/// saved before Messages are sent"), but per message, so that what needs nothing leaves at
+/// once while the disk works.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Durable {
+    /// The term and vote as they are after this step.
+    pub term_vote: bool,
+    /// The log through this index, as it is after this step (0: none of it).
+    pub log_through: Index,
+}
+
+impl Durable {
+    /// Needs nothing on disk: leaves at once.
+    pub const NOTHING: Durable = Durable {
+        term_vote: false,
+        log_through: 0,
+    };
+    pub const TERM_VOTE: Durable = Durable {
+        term_vote: true,
+        log_through: 0,
+    };
+
+    pub fn log_through(index: Index) -> Durable {
+        Durable {
+            term_vote: false,
+            log_through: index,
+        }
+    }
+
+    pub fn is_nothing(self) -> bool {
+        self == Durable::NOTHING
+    }
+}
+
 /// What a step asks of the world around the protocol.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
-    /// Persist the hard state as it is after this step, before any effect after it.
+    /// Persist the hard state as it is after this step. Saves are durable in the order they
+    /// are made; a save becomes durable later, when the disk says so (`Input::Synced`).
     Save,
-    Send(Id, Msg),
+    /// Send once what the [`Durable`] names is durable; never before.
+    Send(Id, Msg, Durable),
     SetTimer(Timer),
     CancelTimer(Timer),
     /// A message or a step was refused and changed nothing; the runtime logs why.
@@ -35,6 +74,10 @@ pub enum Effect {
 pub enum Input {
     Msg(Id, Msg),
     Timeout(Timer),
+    /// The disk reports that the log through `log_through` (as it is now) is durable.
+    Synced {
+        log_through: Index,
+    },
 }
 
 /// One handler invocation: the state it may change and the effects it produces.
@@ -74,8 +117,14 @@ impl<'a, 'c> Step<'a, 'c> {
         self.persist = true;
     }
 
+    /// Sends `msg` at once: it rests on nothing still on its way to disk.
     pub(super) fn send(&mut self, to: Id, msg: Msg) {
-        self.effects.push(Effect::Send(to, msg));
+        self.send_when(to, msg, Durable::NOTHING);
+    }
+
+    /// Sends `msg` once what `needs` names is durable.
+    pub(super) fn send_when(&mut self, to: Id, msg: Msg, needs: Durable) {
+        self.effects.push(Effect::Send(to, msg, needs));
     }
 
     pub(super) fn reset_election_timer(&mut self) {
@@ -155,8 +204,9 @@ impl<'a, 'c> Step<'a, 'c> {
             last_log_index: st.log().last_index(),
             last_log_term: st.log().last_term(),
         };
+        let needs = rules::request_vote_needs(self.cfg);
         for peer in self.cfg.peers(id).collect::<Vec<_>>() {
-            self.send(peer, request.clone());
+            self.send_when(peer, request.clone(), needs);
         }
         self.maybe_win_election();
     }

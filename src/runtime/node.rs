@@ -294,7 +294,7 @@ impl Runtime {
         for effect in effects {
             match effect {
                 Effect::Save => self.committer.save(&state.hard),
-                Effect::Send(to, msg) => {
+                Effect::Send(to, msg, _needs) => {
                     self.outbox.send(&self.committer, server, to, msg, &mut now)
                 }
                 Effect::SetTimer(timer) => o.set_timer(timer, node.server.timer_range(timer)),

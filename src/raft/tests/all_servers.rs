@@ -34,7 +34,7 @@ fn committed_entries_are_applied_in_log_order() {
         vec![
             Effect::Save,
             Effect::SetTimer(Timer::Election),
-            send(0, ack(1, 2))
+            send_when(0, ack(1, 2), Durable::log_through(2))
         ]
     );
     assert_eq!(s1.commit_index, 2);
@@ -81,8 +81,8 @@ fn an_election_timeout_starts_an_election() {
         vec![
             Effect::Save,
             Effect::SetTimer(Timer::Election),
-            send(1, request.clone()),
-            send(2, request),
+            send_when(1, request.clone(), Durable::TERM_VOTE),
+            send_when(2, request, Durable::TERM_VOTE),
         ]
     );
     assert_eq!((s0.current_term(), s0.hard.voted_for), (2, Some(id(0))));

@@ -63,7 +63,7 @@ fn a_conflicting_entry_and_all_after_it_are_replaced() {
         vec![
             Effect::Save,
             Effect::SetTimer(Timer::Election),
-            send(0, ack(3, 3))
+            send_when(0, ack(3, 3), Durable::log_through(3))
         ]
     );
     assert_eq!(s1.log(), &log(&[1, 1, 3]));
@@ -82,7 +82,7 @@ fn new_entries_are_appended_and_saved_before_the_acknowledgement() {
         vec![
             Effect::Save,
             Effect::SetTimer(Timer::Election),
-            send(0, ack(1, 3))
+            send_when(0, ack(1, 3), Durable::log_through(3))
         ]
     );
     assert_eq!(s1.log(), &log(&[1, 1, 1]));
@@ -104,7 +104,10 @@ fn a_stale_or_duplicate_append_changes_nothing() {
     let (effects, changed) = step(&cfg, 1, &mut s1, Input::Msg(id(0), msg));
     assert_eq!(
         effects,
-        vec![Effect::SetTimer(Timer::Election), send(0, ack(1, 1))]
+        vec![
+            Effect::SetTimer(Timer::Election),
+            send_when(0, ack(1, 1), Durable::log_through(1))
+        ]
     );
     assert!(
         !changed,

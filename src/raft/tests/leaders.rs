@@ -56,7 +56,11 @@ fn a_command_is_answered_only_once_applied() {
     );
     assert_eq!(s0.commit_index, 1, "one copy is no majority");
 
+    // A follower's durable copy and the leader's own, not yet durable, are no majority.
     let effects = deliver(&cfg, 0, &mut s0, 1, ack(1, 2));
+    assert_eq!(effects, vec![]);
+    assert_eq!(s0.commit_index, 1, "the leader's copy is not durable yet");
+    let (effects, _) = step(&cfg, 0, &mut s0, Input::Synced { log_through: 2 });
     assert_eq!(effects, vec![send(10, ok(1, OpResult::Done))]);
     assert_eq!(s0.commit_index, 2);
     assert_eq!(s0.progress.get(id(1)), Some(at(3, 2)));
@@ -213,4 +217,34 @@ fn a_retried_command_applies_once() {
     );
     assert_eq!((effects, changed), (vec![], false), "already in the log");
     assert_eq!(s0.log().len(), 2);
+}
+
+/// Leaders, 4, with the leader's own copy not yet durable: the followers' durable copies make
+/// a majority on their own, and the answer needs nothing more on disk.
+#[test]
+fn followers_durable_copies_commit_without_the_leaders_own() {
+    let cfg = cluster(3);
+    let mut s0 = leader(&cfg, 0, 1, log(&[1]), at(2, 1));
+    s0.commit_index = 1;
+    deliver(&cfg, 0, &mut s0, 10, client_put(1, "x", "a"));
+    assert_eq!(s0.log_synced, 1);
+    assert!(deliver(&cfg, 0, &mut s0, 1, ack(1, 2)).is_empty());
+    let effects = deliver(&cfg, 0, &mut s0, 2, ack(1, 2));
+    assert_eq!(effects, vec![send(10, ok(1, OpResult::Done))]);
+    assert_eq!(s0.commit_index, 2);
+}
+
+/// A follower's log replaced past what the disk reported durable: the replaced entries are no
+/// longer known durable.
+#[test]
+fn replaced_entries_are_no_longer_known_durable() {
+    let cfg = cluster(3);
+    let mut s1 = follower(2, log(&[1, 1, 1]));
+    assert_eq!(s1.log_synced, 3);
+    deliver(&cfg, 1, &mut s1, 0, append(2, 0, (1, 1), vec![noop(2)], 0));
+    assert_eq!(s1.log(), &log(&[1, 2]));
+    assert_eq!(s1.log_synced, 1);
+    let (effects, _) = step(&cfg, 1, &mut s1, Input::Synced { log_through: 2 });
+    assert!(effects.is_empty());
+    assert_eq!(s1.log_synced, 2);
 }

@@ -9,7 +9,7 @@ mod leaders;
 mod request_vote;
 
 use super::{
-    Command, Config, Effect, Entry, HardState, Index, Input, Log, Msg, Op, Progress, Role,
+    Command, Config, Durable, Effect, Entry, HardState, Index, Input, Log, Msg, Op, Progress, Role,
     ServerState, Term, Timer, Tracker,
 };
 use crate::raft::message::{Conflict, Reply};
@@ -116,8 +116,14 @@ pub fn deliver(
     step(cfg, me, state, Input::Msg(id(from), msg)).0
 }
 
+/// A message that needs nothing durable.
 pub fn send(to: usize, msg: Msg) -> Effect {
-    Effect::Send(id(to), msg)
+    Effect::Send(id(to), msg, Durable::NOTHING)
+}
+
+/// A message that leaves once `needs` is durable.
+pub fn send_when(to: usize, msg: Msg, needs: Durable) -> Effect {
+    Effect::Send(id(to), msg, needs)
 }
 
 pub fn request_vote(term: Term, candidate: usize, last_index: Index, last_term: Term) -> Msg {

@@ -29,7 +29,7 @@ fn one_vote_per_term_saved_before_it_is_granted() {
         vec![
             Effect::Save,
             Effect::SetTimer(Timer::Election),
-            send(0, vote(1, true))
+            send_when(0, vote(1, true), Durable::TERM_VOTE)
         ]
     );
     assert_eq!(s1.hard.voted_for, Some(id(0)));
@@ -51,7 +51,10 @@ fn one_vote_per_term_saved_before_it_is_granted() {
     );
     assert_eq!(
         effects,
-        vec![Effect::SetTimer(Timer::Election), send(0, vote(1, true))],
+        vec![
+            Effect::SetTimer(Timer::Election),
+            send_when(0, vote(1, true), Durable::TERM_VOTE)
+        ],
         "a duplicate of the granted request"
     );
     assert!(!changed);
@@ -70,7 +73,7 @@ fn a_later_term_resets_the_vote_before_the_request_is_judged() {
         vec![
             Effect::Save,
             Effect::SetTimer(Timer::Election),
-            send(0, vote(2, true))
+            send_when(0, vote(2, true), Durable::TERM_VOTE)
         ]
     );
     assert_eq!((s1.current_term(), s1.hard.voted_for), (2, Some(id(0))));
@@ -100,7 +103,11 @@ fn votes_go_only_to_logs_at_least_as_up_to_date() {
         let answer = effects.last().cloned();
         assert_eq!(
             answer,
-            Some(send(0, vote(3, granted))),
+            Some(if granted {
+                send_when(0, vote(3, true), Durable::TERM_VOTE)
+            } else {
+                send(0, vote(3, false))
+            }),
             "candidate's last entry {last_index}:{last_term}"
         );
         assert_eq!(s1.hard.voted_for, granted.then_some(id(0)));
