@@ -27,6 +27,12 @@ pub enum Role {
         /// The leader of `current_term`, once heard from.
         leader: Option<Id>,
     },
+    /// PreVote: asking whether it could win an election of `current_term + 1`, before
+    /// raising any term.
+    PreCandidate {
+        /// Servers that would grant their vote in `current_term + 1` (this one included).
+        votes: BTreeSet<Id>,
+    },
     Candidate {
         /// Servers that granted their vote in `current_term` (this one included).
         votes: BTreeSet<Id>,
@@ -39,6 +45,7 @@ impl Role {
     pub fn name(&self) -> &'static str {
         match self {
             Role::Follower { .. } => "Follower",
+            Role::PreCandidate { .. } => "PreCandidate",
             Role::Candidate { .. } => "Candidate",
             Role::Leader => "Leader",
         }
@@ -48,7 +55,7 @@ impl Role {
 /// A server's whole state.
 ///
 /// Invariants: `commit_index <= hard.log.last_index()`; `progress` is empty unless the role is
-/// `Leader`.
+/// `Leader`; only a follower that knows its leader holds a `lease`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ServerState {
     #[serde(flatten)]
@@ -60,6 +67,9 @@ pub struct ServerState {
     pub progress: Tracker,
     /// The state machine, holding exactly the entries `1..=commit_index`.
     pub kv: KvStore,
+    /// CheckQuorum: a follower heard from the leader of `current_term` within the minimum
+    /// election timeout, so it ignores requests for (pre-)votes of later terms.
+    pub lease: bool,
 }
 
 impl ServerState {
@@ -72,6 +82,7 @@ impl ServerState {
             role: Role::Follower { leader: None },
             progress: Tracker::default(),
             kv: KvStore::default(),
+            lease: false,
         }
     }
 
@@ -87,11 +98,19 @@ impl ServerState {
         self.role == Role::Leader
     }
 
+    /// Campaigning: a candidate, or a pre-candidate asking whether it could be one.
+    pub fn is_candidate(&self) -> bool {
+        matches!(
+            self.role,
+            Role::Candidate { .. } | Role::PreCandidate { .. }
+        )
+    }
+
     /// Who this server believes leads its current term.
     pub fn leader_hint(&self, id: Id) -> Option<Id> {
         match &self.role {
             Role::Follower { leader } => *leader,
-            Role::Candidate { .. } => None,
+            Role::PreCandidate { .. } | Role::Candidate { .. } => None,
             Role::Leader => Some(id),
         }
     }
@@ -129,6 +148,11 @@ impl ServerState {
         assert!(
             self.is_leader() || self.progress.is_empty(),
             "a {} keeps leader progress",
+            self.role.name()
+        );
+        assert!(
+            !self.lease || matches!(self.role, Role::Follower { leader: Some(_) }),
+            "a {} holds a lease",
             self.role.name()
         );
     }
