@@ -26,6 +26,19 @@ pub const DEFAULT_DATA_DIR: &str = "raftright-data";
 /// The cluster key's file name in a data directory.
 pub const KEY_FILE: &str = "cluster.key";
 
+/// Liveness features of the protocol, on by default.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct LivenessArgs {
+    /// Run without PreVote (thesis §9.6): a server that cannot win an election raises terms
+    /// anyway, and deposes the leader when it comes back.
+    #[arg(long)]
+    pub no_pre_vote: bool,
+    /// Run without CheckQuorum (thesis §6.2): a leader that hears from no majority keeps
+    /// leading, and its heartbeats keep the others from electing another.
+    #[arg(long)]
+    pub no_check_quorum: bool,
+}
+
 /// How a process authenticates its datagrams: `--cluster-key-file FILE` or `--insecure`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct KeyArgs {

@@ -23,6 +23,8 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = 100)]
     pub heartbeat_ms: u64,
     #[command(flatten)]
+    pub liveness: super::LivenessArgs,
+    #[command(flatten)]
     pub key: super::KeyArgs,
 }
 
@@ -34,6 +36,8 @@ pub fn run(args: NodeArgs) -> Result<i32, super::CliError> {
         data_dir: args.data_dir,
         election_timeout: Duration::from_millis(args.election_timeout_ms),
         heartbeat: Duration::from_millis(args.heartbeat_ms),
+        pre_vote: !args.liveness.no_pre_vote,
+        check_quorum: !args.liveness.no_check_quorum,
         auth: key.auth.clone(),
     };
     cfg.validate()?;

@@ -149,7 +149,7 @@ fn snapshot(model: &RaftModel, action: Option<&Action>, state: &State) -> Value 
 fn server(s: &ServerState, crashed: bool) -> Value {
     let (votes, progress) = match &s.role {
         Role::Follower { .. } => (json!([]), Value::Null),
-        Role::Candidate { votes } => (
+        Role::Candidate { votes } | Role::PreCandidate { votes } => (
             votes.iter().map(|&v| usize::from(v)).collect::<Vec<_>>().into(),
             Value::Null,
         ),

@@ -86,6 +86,13 @@ pub struct ModelCfg {
     /// it makes everything saved so far durable), so that a crash loses what was not, and a
     /// message waits for what it needs to be durable. Off: every save is durable at once.
     pub fsync: bool,
+    /// The servers run PreVote (thesis §9.6).
+    pub pre_vote: bool,
+    /// The servers run CheckQuorum and its lease (thesis §6.2, §4.2.3).
+    pub check_quorum: bool,
+    /// From its first election on, the first leader hears no other server (it still sends):
+    /// the deaf-leader fault, which only CheckQuorum gets a cluster out of.
+    pub deaf_first_leader: bool,
     #[serde(skip)]
     pub mutant: Option<Mutant>,
 }
@@ -112,6 +119,9 @@ impl Default for ModelCfg {
             max_per_link: 0,
             duplicate_once: false,
             fsync: false,
+            pre_vote: false,
+            check_quorum: false,
+            deaf_first_leader: false,
             mutant: None,
         }
     }
@@ -155,6 +165,8 @@ impl ModelCfg {
             election_timeout: model_timeout(),
             heartbeat: model_timeout().start,
             max_append_entries: self.max_append_entries,
+            pre_vote: self.pre_vote,
+            check_quorum: self.check_quorum,
             mutant: self.mutant,
         };
         let disk = if self.fsync {
@@ -240,7 +252,8 @@ impl fmt::Display for ModelCfg {
             f,
             "servers={} clients={} ops/client={} retries={} network={} lossy={} max_crashes={} \
              crash_events={} heartbeats={} \
-             max_term={} max_log_len={} max_append_entries={} max_in_flight={}",
+             max_term={} max_log_len={} max_append_entries={} max_in_flight={}\
+             {}{}{}",
             self.servers,
             self.clients,
             self.ops_per_client,
@@ -254,6 +267,17 @@ impl fmt::Display for ModelCfg {
             self.max_log_len,
             self.max_append_entries,
             self.max_in_flight,
+            if self.pre_vote { " pre_vote" } else { "" },
+            if self.check_quorum {
+                " check_quorum"
+            } else {
+                ""
+            },
+            if self.deaf_first_leader {
+                " deaf_first_leader"
+            } else {
+                ""
+            },
         )?;
         if self.fsync {
             write!(f, " fsync=true")?;

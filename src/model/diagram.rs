@@ -107,7 +107,7 @@ fn properties(model: &RaftModel, st: &State, c: &mut Canvas) {
 fn role_class(s: &ServerState) -> &'static str {
     match s.role {
         Role::Leader => "rr-leader",
-        Role::Candidate { .. } => "rr-candidate",
+        Role::Candidate { .. } | Role::PreCandidate { .. } => "rr-candidate",
         Role::Follower { .. } => "rr-follower",
     }
 }
@@ -474,7 +474,7 @@ mod tests {
         assert!(svg.contains("term 0"));
         assert!(svg.contains("C0 waiting for #1 (Put x=a) at S0"));
         assert!(svg.contains("C0 -&gt; S0 Request(#1 Put x=a)"));
-        assert!(svg.contains("all 10 always-properties hold"));
+        assert!(svg.contains("all 11 always-properties hold"));
         assert!(!svg.contains("Envelope") && !svg.contains("ActorModelState"));
     }
 

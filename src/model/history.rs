@@ -1,7 +1,7 @@
 //! The model's auxiliary history: what clients invoked and saw (for the linearizability
 //! check), the history variables of Ongaro's raft.tla (every term that elected a leader, every
 //! entry ever committed), and sticky flags for the properties about transitions rather than
-//! states. It names no server, so renaming servers (symmetry) leaves it unchanged.
+//! states. It names no server but the deaf one (`deaf`), which symmetry renames.
 
 use crate::kv::KvStore;
 use crate::raft::{ClientId, Command, Entry, Index, Log, Msg, Op, OpResult, Reply, Term};
@@ -59,6 +59,11 @@ pub struct History {
     pub read_saw_write: bool,
     /// Crashes so far (the model bounds the total, not only how many are down at once).
     pub crashes: u8,
+    /// The highest term any server stood for election in (a pre-vote is not a candidacy).
+    pub campaigned: Term,
+    /// With `deaf_first_leader`: the first server elected, which hears no server from then on.
+    /// The only name the history holds; symmetry renames it.
+    pub deaf: Option<Id>,
 }
 
 impl Default for History {
@@ -75,6 +80,8 @@ impl Default for History {
             leader_log_rewritten: false,
             read_saw_write: false,
             crashes: 0,
+            campaigned: 0,
+            deaf: None,
         }
     }
 }

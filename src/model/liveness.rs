@@ -5,11 +5,17 @@
 //! the predicate runs the fault-free continuation itself.
 //!
 //! The continuation is one fair schedule of partial synchrony: every pending fsync completes,
-//! every message between servers in flight is delivered, in order and once (the network is reliable from now on), before any
-//! timer fires; a leader's heartbeat fires when the network is quiet; without a leader, election
+//! every message between servers in flight is delivered, in order and once (the network is
+//! reliable from now on), before any timer fires; a leader's heartbeat fires when the network is
+//! quiet, and with CheckQuorum its count fires after every second heartbeat; without a leader,
+//! the followers' leases run out (the minimum election timeout is the shortest), then election
 //! timeouts fire at each server in turn. Clients have stopped: their messages are dropped, so
-//! the servers' logs stop growing and can be compared. Agreement: one leader in the highest term, every server in
-//! that term following it, every log equal to the leader's, and everything committed.
+//! the servers' logs stop growing and can be compared. Agreement: one leader in the highest term,
+//! every server in that term following it, every log equal to the leader's, and everything
+//! committed.
+//!
+//! A deaf server (`deaf_first_leader`) stays deaf: messages to it are lost, and agreement is
+//! among the others.
 
 use super::actor::FSYNC;
 use super::{Action, RaftModel, State, messages_in_flight};
@@ -32,10 +38,13 @@ pub fn catches_up(model: &RaftModel, state: &State) -> bool {
         return true;
     }
     let servers = model.cfg.servers;
+    let deaf = state.history.deaf;
+    let hears = |id: Id| Some(id) != deaf;
     let mut state = state.clone();
     let mut turn = 0;
+    let mut heartbeats = 0;
     for _ in 0..ROUNDS {
-        if agreed(servers, &state) {
+        if agreed(servers, deaf, &state) {
             return true;
         }
         state = fsync_all(model, state);
@@ -45,7 +54,7 @@ pub fn catches_up(model: &RaftModel, state: &State) -> bool {
             .collect();
         if !in_flight.is_empty() {
             for (src, dst, msg) in in_flight {
-                state = if model.cfg.is_server(src) && model.cfg.is_server(dst) {
+                state = if model.cfg.is_server(src) && model.cfg.is_server(dst) && hears(dst) {
                     deliver_or_drop(model, state, src, dst, msg)
                 } else {
                     drop(model, state, src, dst, msg)
@@ -56,8 +65,19 @@ pub fn catches_up(model: &RaftModel, state: &State) -> bool {
         let leader = (0..servers)
             .filter(|&i| server(&state, i).is_some_and(|s| s.is_leader()))
             .max_by_key(|&i| server(&state, i).map(|s| s.current_term()));
+        let timer_set =
+            |state: &State, i: usize, timer: Timer| state.timers_set[i].iter().any(|&t| t == timer);
+        let lease = (0..servers).find(|&i| timer_set(&state, i, Timer::Lease));
         let (id, timer) = match leader {
-            Some(l) => (l, Timer::Heartbeat),
+            Some(l) if heartbeats % 2 == 1 && timer_set(&state, l, Timer::CheckQuorum) => {
+                heartbeats += 1;
+                (l, Timer::CheckQuorum)
+            }
+            Some(l) => {
+                heartbeats += 1;
+                (l, Timer::Heartbeat)
+            }
+            None if let Some(i) = lease => (i, Timer::Lease),
             None => {
                 turn += 1;
                 ((turn - 1) % servers, Timer::Election)
@@ -70,7 +90,7 @@ pub fn catches_up(model: &RaftModel, state: &State) -> bool {
             state = next;
         }
     }
-    agreed(servers, &state)
+    agreed(servers, deaf, &state)
 }
 
 /// Every server's pending fsync completes (the disk keeps up once faults stop).
@@ -123,9 +143,12 @@ fn drop(model: &RaftModel, state: State, src: Id, dst: Id, msg: crate::raft::Msg
 }
 
 /// One leader in the highest term, followed by every server in that term, every log equal to
-/// the leader's and committed through its end.
-fn agreed(servers: usize, state: &State) -> bool {
-    let all: Vec<_> = (0..servers).filter_map(|i| server(state, i)).collect();
+/// the leader's and committed through its end; a deaf server does not count.
+fn agreed(servers: usize, deaf: Option<Id>, state: &State) -> bool {
+    let all: Vec<_> = (0..servers)
+        .filter(|&i| Some(Id::from(i)) != deaf)
+        .filter_map(|i| server(state, i))
+        .collect();
     let Some(leader) = all.iter().find(|s| s.is_leader()) else {
         return false;
     };

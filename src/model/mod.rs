@@ -25,7 +25,7 @@ pub use actor::{ModelActor, NodeState};
 pub use config::ModelCfg;
 pub use history::History;
 
-use crate::raft::{Index, Msg, ServerState, Timer};
+use crate::raft::{Index, Msg, Role, ServerState, Timer};
 use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, Id, Network};
 use stateright::{Model, Path, Property};
 
@@ -49,6 +49,12 @@ impl RaftModel {
     /// copy is lost, which the fault model allows); with `duplicate_once`, a message sent in
     /// this step gets a second copy that the network may deliver later, out of order, or never.
     fn normalize_network(&self, last: &State, next: &mut State) {
+        if let Some(deaf) = next.history.deaf {
+            let servers = self.cfg.servers;
+            drop_messages(&mut next.network, |src, dst| {
+                dst == deaf && usize::from(src) < servers
+            });
+        }
         match (&last.network, &mut next.network) {
             (_, Network::UnorderedDuplicating(_, last_delivered)) => *last_delivered = None,
             (Network::UnorderedNonDuplicating(before), Network::UnorderedNonDuplicating(after)) => {
@@ -109,6 +115,14 @@ impl RaftModel {
         if elected && history.elected.insert(a.current_term()).is_some() {
             history.second_leader_in_a_term = true;
         }
+        if elected && self.cfg.deaf_first_leader && history.deaf.is_none() {
+            history.deaf = Some(actor);
+        }
+        let campaigns = matches!(a.role, Role::Candidate { .. })
+            && !(matches!(b.role, Role::Candidate { .. }) && b.current_term() == a.current_term());
+        if campaigns && a.current_term() > history.campaigned {
+            history.campaigned = a.current_term();
+        }
         if a.commit_index > b.commit_index && !history.applied_diverged {
             history.applied_diverged = !record_commit(history, b.commit_index, a);
         }
@@ -159,6 +173,27 @@ fn record_commit(history: &mut History, from: Index, server: &ServerState) -> bo
         }
     }
     server.kv == history::replay(server.log(), server.commit_index)
+}
+
+/// Loses every message in flight from `src` to `dst` where `lost(src, dst)`.
+pub fn drop_messages(network: &mut Network<Msg>, lost: impl Fn(Id, Id) -> bool) {
+    match network {
+        Network::UnorderedNonDuplicating(multiset) => {
+            if multiset.keys().any(|e| lost(e.src, e.dst)) {
+                multiset.retain(|e, _| !lost(e.src, e.dst));
+            }
+        }
+        Network::UnorderedDuplicating(set, _) => {
+            if set.iter().any(|e| lost(e.src, e.dst)) {
+                set.retain(|e| !lost(e.src, e.dst));
+            }
+        }
+        Network::Ordered(links) => {
+            if links.keys().any(|&(src, dst)| lost(src, dst)) {
+                links.retain(|&(src, dst), _| !lost(src, dst));
+            }
+        }
+    }
 }
 
 /// Every message in flight as (sender, receiver, message), one item per copy. (stateright
@@ -221,11 +256,11 @@ impl Model for RaftModel {
         let crash = matches!(action, ActorModelAction::Crash(_));
         let actor = acting_server(&action);
         let mut next = self.actors.next_state(last, action)?;
-        self.normalize_network(last, &mut next);
         if crash {
             next.history.crashes = next.history.crashes.saturating_add(1);
         }
         self.record_step(last, &mut next, actor);
+        self.normalize_network(last, &mut next);
         if &next == last { None } else { Some(next) }
     }
 

@@ -24,7 +24,7 @@ const fn exhaustive(mutant: Mutant, property: &'static str, model: &'static str)
 }
 
 /// Every mutant, with where it is caught: each in a model of the default suite, exhaustively.
-pub const CATCHES: [Catch; 35] = [
+pub const CATCHES: [Catch; 37] = [
     exhaustive(
         Mutant::RequestVoteBeforeFsync,
         p::ELECTION_SAFETY,
@@ -188,6 +188,16 @@ pub const CATCHES: [Catch; 35] = [
         "models/clients.toml",
     ),
     exhaustive(Mutant::StaleRead, p::LINEARIZABLE, "models/clients.toml"),
+    exhaustive(
+        Mutant::PreVoteRaisesTerm,
+        p::TERMS_FROM_ELECTIONS,
+        "models/deaf-leader.toml",
+    ),
+    exhaustive(
+        Mutant::NoCheckQuorum,
+        p::CATCH_UP,
+        "models/deaf-leader.toml",
+    ),
 ];
 
 /// Where `mutant` is caught (every mutant has a row; a test makes sure).

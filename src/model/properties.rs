@@ -24,6 +24,7 @@ pub const LINEARIZABLE: &str = "Linearizable";
 pub const COMMITTED_IS_DURABLE: &str = "Committed Is Durable";
 pub const ACKNOWLEDGED_WRITES_SURVIVE: &str = "Acknowledged Writes Survive";
 pub const CATCH_UP: &str = "Catch-up after faults";
+pub const TERMS_FROM_ELECTIONS: &str = "Terms Come From Elections";
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const ENTRY_COMMITTED: &str = "an entry commits";
 pub const CLIENT_REPLIED: &str = "a client receives a reply";
@@ -31,7 +32,7 @@ pub const READ_SEES_WRITE: &str = "a read returns a written value";
 pub const WRITE_OUTLIVES_LEADER: &str = "a committed write outlives its leader's term";
 pub const BATCH_SENT: &str = "an AppendEntries carries several entries";
 
-pub const ALWAYS: [&str; 10] = [
+pub const ALWAYS: [&str; 11] = [
     ELECTION_SAFETY,
     LEADER_APPEND_ONLY,
     LOG_MATCHING,
@@ -41,6 +42,7 @@ pub const ALWAYS: [&str; 10] = [
     LINEARIZABLE,
     COMMITTED_IS_DURABLE,
     ACKNOWLEDGED_WRITES_SURVIVE,
+    TERMS_FROM_ELECTIONS,
     CATCH_UP,
 ];
 
@@ -71,6 +73,9 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
         }),
         Property::always(ACKNOWLEDGED_WRITES_SURVIVE, |m: &RaftModel, s: &State| {
             acknowledged_writes_survive(m.cfg.servers, s)
+        }),
+        Property::always(TERMS_FROM_ELECTIONS, |_, s: &State| {
+            iter_servers(s).all(|v| v.current_term() <= s.history.campaigned)
         }),
         Property::always(CATCH_UP, super::liveness::catches_up),
         Property::sometimes(LEADER_ELECTED, |_, s| {

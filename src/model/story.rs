@@ -76,6 +76,20 @@ pub fn msg(cfg: &ModelCfg, m: &Msg) -> String {
                 if *vote_granted { "granted" } else { "denied" }
             )
         }
+        Msg::PreVote {
+            term,
+            last_log_index,
+            last_log_term,
+            ..
+        } => {
+            format!("PreVote(term {term}, last {last_log_index}:{last_log_term})")
+        }
+        Msg::PreVoteResponse { term, vote_granted } => {
+            format!(
+                "PreVoteReply(term {term}, {})",
+                if *vote_granted { "granted" } else { "denied" }
+            )
+        }
         Msg::AppendEntries {
             term,
             prev_log_index,
@@ -142,6 +156,12 @@ pub fn action(cfg: &ModelCfg, a: &Action) -> String {
         ActorModelAction::Timeout(id, Timer::Heartbeat) => {
             format!("{} heartbeat", node(cfg, *id))
         }
+        ActorModelAction::Timeout(id, Timer::CheckQuorum) => {
+            format!("{} counts who it heard from (CheckQuorum)", node(cfg, *id))
+        }
+        ActorModelAction::Timeout(id, Timer::Lease) => {
+            format!("{} lease on the leader's behalf ends", node(cfg, *id))
+        }
         ActorModelAction::Crash(id) => format!("{} crashes", node(cfg, *id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", node(cfg, *id)),
         ActorModelAction::SelectRandom { actor, .. } if cfg.is_server(*actor) => {
@@ -173,8 +193,15 @@ fn unsynced_line(cfg: &ModelCfg, s: &ServerState, u: &super::actor::Unsynced) ->
 /// A server's role, with whom it follows or who voted for it.
 pub fn role(cfg: &ModelCfg, s: &ServerState) -> String {
     match &s.role {
+        Role::Follower { leader: Some(l) } if s.lease => {
+            format!("Follower of {} (lease)", node(cfg, *l))
+        }
         Role::Follower { leader: Some(l) } => format!("Follower of {}", node(cfg, *l)),
         Role::Follower { leader: None } => "Follower".into(),
+        Role::PreCandidate { votes } => {
+            let v: Vec<String> = votes.iter().map(|&id| node(cfg, id)).collect();
+            format!("PreCandidate (would vote: {})", v.join(","))
+        }
         Role::Candidate { votes } => {
             let v: Vec<String> = votes.iter().map(|&id| node(cfg, id)).collect();
             format!("Candidate (votes {})", v.join(","))

@@ -121,7 +121,13 @@ fn rename(state: &State, plan: &RewritePlan<Id, DenseNatMap<Id, Id>>) -> State {
             .collect(),
         crashed: plan.reindex(&state.crashed),
         actor_storages: plan.reindex(&state.actor_storages),
-        history: state.history.clone(),
+        history: match state.history.deaf {
+            None => state.history.clone(),
+            Some(deaf) => super::History {
+                deaf: Some(deaf.rewrite(plan)),
+                ..state.history.clone()
+            },
+        },
     }
 }
 
@@ -162,6 +168,8 @@ fn shape(msg: &Msg) -> (u8, u64) {
         Msg::AppendEntriesResponse { term, .. } => (3, *term),
         Msg::ClientRequest { .. } => (4, 0),
         Msg::ClientResponse { .. } => (5, 0),
+        Msg::PreVote { term, .. } => (7, *term),
+        Msg::PreVoteResponse { term, .. } => (8, *term),
         _ => (6, 0),
     }
 }
@@ -195,11 +203,12 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
     let role = match &server.role {
         Role::Follower { leader } => (0, usize::from(leader.is_some()), Vec::new()),
         Role::Candidate { votes } => (1, votes.len(), Vec::new()),
+        Role::PreCandidate { votes } => (3, votes.len(), Vec::new()),
         Role::Leader => {
             let mut p: Vec<(u64, u64)> = server
                 .progress
                 .iter()
-                .map(|(_, p)| (p.next_index, p.match_index))
+                .map(|(_, p)| (p.next_index, p.match_index * 2 + u64::from(p.recent_active)))
                 .collect();
             p.sort_unstable();
             (2, p.len(), p)
@@ -209,6 +218,8 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
         bits | match t {
             Timer::Election => 1,
             Timer::Heartbeat => 2,
+            Timer::CheckQuorum => 4,
+            Timer::Lease => 8,
         }
     });
     Signature {
@@ -263,6 +274,7 @@ impl Rewrite<Id> for ServerState {
             progress: self.progress.rewrite(plan),
             kv: self.kv.clone(),
             log_synced: self.log_synced,
+            lease: self.lease,
         }
     }
 }
@@ -274,6 +286,9 @@ impl Rewrite<Id> for Role {
                 leader: leader.rewrite(plan),
             },
             Role::Candidate { votes } => Role::Candidate {
+                votes: votes.rewrite(plan),
+            },
+            Role::PreCandidate { votes } => Role::PreCandidate {
                 votes: votes.rewrite(plan),
             },
             Role::Leader => Role::Leader,
@@ -317,6 +332,17 @@ impl Rewrite<Id> for Msg {
                 last_log_index,
                 last_log_term,
             } => Msg::RequestVote {
+                term: *term,
+                candidate_id: candidate_id.rewrite(plan),
+                last_log_index: *last_log_index,
+                last_log_term: *last_log_term,
+            },
+            Msg::PreVote {
+                term,
+                candidate_id,
+                last_log_index,
+                last_log_term,
+            } => Msg::PreVote {
                 term: *term,
                 candidate_id: candidate_id.rewrite(plan),
                 last_log_index: *last_log_index,

@@ -3,7 +3,7 @@
 
 use super::mutant::Mutant;
 use super::rules;
-use super::state::{Role, ServerState};
+use super::state::ServerState;
 use super::types::Term;
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
@@ -23,6 +23,13 @@ pub struct Config {
     pub heartbeat: Duration,
     /// At most this many entries in one AppendEntries (keeps datagrams small).
     pub max_append_entries: usize,
+    /// PreVote (thesis §9.6): an election starts by asking whether it could win, without
+    /// raising any term, so a server that cannot win does not disturb the others.
+    pub pre_vote: bool,
+    /// CheckQuorum (thesis §6.2): a leader that has not heard from a majority within an
+    /// election timeout steps down; and a server that heard from a leader within the minimum
+    /// election timeout ignores requests for (pre-)votes of later terms (its lease, §4.2.3).
+    pub check_quorum: bool,
     /// A deliberately broken variant, for checking the checker; `None` in every real run.
     pub mutant: Option<Mutant>,
 }
@@ -34,6 +41,11 @@ pub enum Timer {
     Election,
     /// Leaders: time to send AppendEntries to every follower.
     Heartbeat,
+    /// Leaders with CheckQuorum: time to count who was heard from since the last count.
+    CheckQuorum,
+    /// Followers with CheckQuorum: the minimum election timeout has passed since the leader
+    /// was last heard from, so the lease on its behalf ends.
+    Lease,
 }
 
 impl Config {
@@ -55,6 +67,9 @@ impl Config {
         match timer {
             Timer::Election => self.election_timeout.clone(),
             Timer::Heartbeat => self.heartbeat..self.heartbeat,
+            Timer::CheckQuorum | Timer::Lease => {
+                self.election_timeout.start..self.election_timeout.start
+            }
         }
     }
 
@@ -62,9 +77,11 @@ impl Config {
     /// steps that would leave its term bound. A test keeps it in step with the handlers.
     pub fn term_after_timeout(&self, state: &ServerState, timer: Timer) -> Term {
         match timer {
+            // A pre-vote raises no term, unless this server's own vote already wins it.
             Timer::Election
                 if !state.is_leader()
-                    && rules::campaigns(self, matches!(state.role, Role::Candidate { .. })) =>
+                    && (!rules::pre_votes(self) || rules::wins(self, 1))
+                    && rules::campaigns(self, state.is_candidate()) =>
             {
                 rules::campaign_term(self, state.current_term()).unwrap_or(state.current_term())
             }

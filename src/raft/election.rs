@@ -1,18 +1,97 @@
 //! Leader election (§5.2, §5.4.1): the election timer, RequestVote on both ends, vote counting.
 
+use super::config::Timer;
 use super::message::Msg;
 use super::rules;
 use super::state::Role;
 use super::step::Step;
-use super::types::LogId;
+use super::types::{LogId, Term};
 use stateright::actor::Id;
 
 impl Step<'_, '_> {
-    /// Followers and candidates: no leader heard from in time, so campaign (§5.2).
+    /// Followers and candidates: no leader heard from in time, so campaign (§5.2), first
+    /// asking whether it could win when PreVote is on.
     pub(super) fn on_election_timeout(&mut self) {
         let st = self.st();
-        let is_candidate = matches!(st.role, Role::Candidate { .. });
-        if !st.is_leader() && rules::campaigns(self.cfg, is_candidate) {
+        if st.is_leader() || !rules::campaigns(self.cfg, st.is_candidate()) {
+            return;
+        }
+        if rules::pre_votes(self.cfg) {
+            self.become_pre_candidate();
+        } else {
+            self.become_candidate();
+        }
+    }
+
+    /// CheckQuorum at a leader: step down unless a majority was heard from since the last
+    /// count; then count afresh.
+    pub(super) fn on_check_quorum(&mut self) {
+        let st = self.st();
+        if !st.is_leader() || !self.cfg.check_quorum {
+            return;
+        }
+        if !rules::keeps_leading(self.cfg, st.progress.active()) {
+            let term = st.current_term();
+            return self.become_follower(term, None);
+        }
+        if st.progress.active() > 0 {
+            self.st_mut().progress.reset_active();
+        }
+        self.set_timer(Timer::CheckQuorum);
+    }
+
+    /// The minimum election timeout passed without word from the leader: its lease ends.
+    pub(super) fn on_lease_expired(&mut self) {
+        if self.st().lease {
+            self.st_mut().lease = false;
+        }
+    }
+
+    /// PreVote, the receiver (thesis §9.6). The term is settled: the request is of this term
+    /// or a later one, and this server holds no lease. Answers without changing anything.
+    pub(super) fn handle_pre_vote(&mut self, candidate: Id, term: Term, last: LogId) {
+        let st = self.st();
+        let up_to_date = rules::candidate_up_to_date(self.cfg, st.log().last_id(), last);
+        let knows_leader = st.leader_hint(self.id).is_some();
+        let current = st.current_term();
+        let grant = rules::would_vote(
+            current,
+            term,
+            st.hard.voted_for,
+            knows_leader,
+            candidate,
+            up_to_date,
+        );
+        let term = if grant { term } else { current };
+        self.send(
+            candidate,
+            Msg::PreVoteResponse {
+                term,
+                vote_granted: grant,
+            },
+        );
+    }
+
+    /// A pre-vote granted for the next term, while this server is still asking.
+    pub(super) fn count_pre_vote(&mut self, voter: Id, term: Term) {
+        let st = self.st();
+        let Role::PreCandidate { votes } = &st.role else {
+            return;
+        };
+        if votes.contains(&voter) || Some(term) != st.current_term().checked_add(1) {
+            return;
+        }
+        if let Role::PreCandidate { votes } = &mut self.st_mut().role {
+            votes.insert(voter);
+        }
+        self.maybe_win_pre_vote();
+    }
+
+    /// PreVote: a majority would vote for this server, so it stands for election.
+    pub(super) fn maybe_win_pre_vote(&mut self) {
+        if let Role::PreCandidate { votes } = &self.st().role
+            && rules::wins(self.cfg, votes.len())
+        {
             self.become_candidate();
         }
     }

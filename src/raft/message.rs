@@ -19,6 +19,19 @@ pub enum Msg {
         term: Term,
         vote_granted: bool,
     },
+    /// PreVote (thesis §9.6): would the receiver vote for this candidate in `term` (the
+    /// sender's current term + 1)? Changes no term, vote or timer at either end.
+    PreVote {
+        term: Term,
+        candidate_id: Id,
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    /// A granted pre-vote carries the request's term; a refusal the voter's current term.
+    PreVoteResponse {
+        term: Term,
+        vote_granted: bool,
+    },
     /// Invoked by the leader to replicate entries (§5.3); also the heartbeat (§5.2).
     AppendEntries {
         term: Term,
@@ -88,6 +101,8 @@ impl Msg {
         match self {
             Msg::RequestVote { term, .. }
             | Msg::RequestVoteResponse { term, .. }
+            | Msg::PreVote { term, .. }
+            | Msg::PreVoteResponse { term, .. }
             | Msg::AppendEntries { term, .. }
             | Msg::AppendEntriesResponse { term, .. } => Some(*term),
             _ => None,

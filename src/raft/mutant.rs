@@ -118,8 +118,16 @@ mutants! {
     CommitOldTerm = "commit-old-term", "commit an earlier-term entry by counting replicas (Figure 8)";
     /// Answer a client when its entry is appended, before it commits.
     AnswerBeforeCommit = "answer-before-commit", "answer a client before its entry commits";
+
     /// Answer a Get from local state without confirming leadership.
     StaleRead = "stale-read", "answer a Get from local state without confirming leadership";
+
+    // ---- PreVote and CheckQuorum ----
+    /// A pre-vote request of a later term moves its receiver to that term, as a vote request
+    /// would: a server that cannot win still inflates terms.
+    PreVoteRaisesTerm = "prevote-raises-term", "a pre-vote request moves its receiver's term";
+    /// CheckQuorum counts, but a leader heard from by no majority keeps leading.
+    NoCheckQuorum = "no-check-quorum", "a leader that hears no majority keeps leading";
 }
 
 impl Mutant {

@@ -15,6 +15,8 @@ pub struct Progress {
     pub next_index: Index,
     /// The highest index known to be replicated on the follower.
     pub match_index: Index,
+    /// CheckQuorum: heard from since the leader last counted (always false without it).
+    pub recent_active: bool,
 }
 
 impl Progress {
@@ -23,6 +25,7 @@ impl Progress {
         Self {
             next_index: last_index + 1,
             match_index: 0,
+            recent_active: false,
         }
     }
 
@@ -85,6 +88,29 @@ impl Tracker {
         }
     }
 
+    /// CheckQuorum: `peer` was heard from. Returns whether that is news since the last count.
+    pub fn mark_active(&mut self, peer: Id) -> bool {
+        match self.progress.get_mut(&peer) {
+            Some(p) if !p.recent_active => {
+                p.recent_active = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// CheckQuorum: the peers heard from since the last count.
+    pub fn active(&self) -> usize {
+        self.progress.values().filter(|p| p.recent_active).count()
+    }
+
+    /// CheckQuorum: a new count starts.
+    pub fn reset_active(&mut self) {
+        self.progress
+            .values_mut()
+            .for_each(|p| p.recent_active = false);
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (Id, Progress)> + '_ {
         self.progress.iter().map(|(&id, &p)| (id, p))
     }
@@ -121,7 +147,8 @@ mod tests {
             p,
             Progress {
                 next_index: 7,
-                match_index: 3
+                match_index: 3,
+                recent_active: false,
             }
         );
         p.on_reject(1);

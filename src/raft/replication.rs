@@ -90,6 +90,7 @@ impl Step<'_, '_> {
             self.st_mut().role = following;
         }
         self.reset_election_timer();
+        self.renew_lease();
         let term = self.st().current_term();
 
         let log = self.st().log();
@@ -162,6 +163,16 @@ impl Step<'_, '_> {
         match_index: Index,
         conflict: Option<Conflict>,
     ) {
+        if self.cfg.check_quorum
+            && self.st().is_leader()
+            && !self
+                .st()
+                .progress
+                .get(follower)
+                .is_some_and(|p| p.recent_active)
+        {
+            self.st_mut().progress.mark_active(follower);
+        }
         let st = self.st();
         let Some(before) = st.progress.get(follower) else {
             return;

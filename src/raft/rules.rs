@@ -196,6 +196,50 @@ pub fn acts_on_earlier_term(cfg: &Config, msg: &Msg) -> bool {
     }
 }
 
+// ---- PreVote and CheckQuorum (thesis §9.6, §6.2) -------------------------------------------
+
+/// PreVote: an election timeout first asks whether this server could win, without raising any
+/// term; only a majority of "yes" starts the real election.
+pub fn pre_votes(cfg: &Config) -> bool {
+    cfg.pre_vote
+}
+
+/// PreVote: a pre-vote request of a later term moves no term at the receiver (it is a
+/// question, not a candidacy). Returns whether the receiver adopts the request's term anyway.
+pub fn pre_vote_moves_term(cfg: &Config) -> bool {
+    is(cfg, Mutant::PreVoteRaisesTerm)
+}
+
+/// PreVote, the receiver: would it vote for `candidate` in `request` (a later term, or this
+/// one)? As for a vote (its log at least as up to date), and in this term only if it has
+/// voted for nobody else and follows no leader. Nothing is recorded: no vote, no timer.
+pub fn would_vote(
+    current: Term,
+    request: Term,
+    voted_for: Option<Id>,
+    knows_leader: bool,
+    candidate: Id,
+    up_to_date: bool,
+) -> bool {
+    let free =
+        request > current || voted_for == Some(candidate) || (voted_for.is_none() && !knows_leader);
+    free && up_to_date
+}
+
+/// CheckQuorum, the lease: a leader, or a follower that heard from its leader within the
+/// minimum election timeout, ignores a request for a (pre-)vote of a later term: it neither
+/// moves its term nor answers, so a server that cannot hear the leader cannot depose it.
+pub fn ignores_vote_request(cfg: &Config, leader: bool, lease: bool) -> bool {
+    cfg.check_quorum && (leader || lease)
+}
+
+/// CheckQuorum: a leader that has heard from fewer than a majority (itself counted) since its
+/// last count steps down, so that a leader that can send but not receive stops suppressing
+/// elections with its heartbeats.
+pub fn keeps_leading(cfg: &Config, heard_from_peers: usize) -> bool {
+    !cfg.check_quorum || is(cfg, Mutant::NoCheckQuorum) || heard_from_peers + 1 >= cfg.majority()
+}
+
 // ---- followers and candidates ------------------------------------------------------------
 
 /// Followers (§5.2): an election timeout starts an election. Candidates, 4: so does the
@@ -257,6 +301,7 @@ pub fn progress_of_new_reign(
             let assumed = Progress {
                 next_index: last + 1,
                 match_index: last,
+                recent_active: false,
             };
             tracker.set(peer, assumed);
         }

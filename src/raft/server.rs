@@ -34,6 +34,8 @@ impl Config {
             Input::Timeout(Timer::Election) => step.on_election_timeout(),
             Input::Timeout(Timer::Heartbeat) => step.on_heartbeat(),
             Input::Synced { log_through } => step.on_synced(log_through),
+            Input::Timeout(Timer::CheckQuorum) => step.on_check_quorum(),
+            Input::Timeout(Timer::Lease) => step.on_lease_expired(),
         }
         step.finish()
     }
@@ -77,6 +79,22 @@ impl Step<'_, '_> {
             Msg::RequestVoteResponse {
                 vote_granted: true, ..
             } => self.count_vote(src),
+            Msg::PreVote {
+                term,
+                candidate_id,
+                last_log_index,
+                last_log_term,
+            } => {
+                let last = LogId {
+                    term: last_log_term,
+                    index: last_log_index,
+                };
+                self.handle_pre_vote(candidate_id, term, last);
+            }
+            Msg::PreVoteResponse {
+                term,
+                vote_granted: true,
+            } => self.count_pre_vote(src, term),
             Msg::AppendEntries {
                 leader_id,
                 prev_log_index,
@@ -107,9 +125,30 @@ impl Step<'_, '_> {
     /// message once. A later term makes this server a follower of it; a request of an earlier
     /// term is answered with the current term so that its sender steps down; a reply of an
     /// earlier term is ignored. Returns whether the message goes on to its handler.
+    ///
+    /// PreVote and CheckQuorum (thesis §9.6, §6.2): a request for a (pre-)vote of a later term
+    /// is ignored altogether under a lease; a pre-vote request or a granted pre-vote of a later
+    /// term moves no term (it is a question about the next term, not a candidacy); a pre-vote
+    /// request of an earlier term is refused in the current term, so that its sender catches up.
     fn settle_term(&mut self, src: Id, msg: &Msg) -> bool {
         let Some(term) = msg.term() else { return true };
-        let current = self.st().current_term();
+        let st = self.st();
+        let current = st.current_term();
+        let vote_request = matches!(msg, Msg::RequestVote { .. } | Msg::PreVote { .. });
+        if term > current
+            && vote_request
+            && rules::ignores_vote_request(self.cfg, st.is_leader(), st.lease)
+        {
+            return false;
+        }
+        let pre_vote_question = match msg {
+            Msg::PreVote { .. } => !rules::pre_vote_moves_term(self.cfg),
+            Msg::PreVoteResponse { vote_granted, .. } => *vote_granted,
+            _ => false,
+        };
+        if term > current && pre_vote_question {
+            return true;
+        }
         if term > current {
             if rules::follows_later_term(self.cfg) {
                 let leader = matches!(msg, Msg::AppendEntries { .. }).then_some(src);
@@ -128,6 +167,13 @@ impl Step<'_, '_> {
                     rules::answer_to_earlier_request_vote(self.cfg, current, term);
                 self.send(src, Msg::RequestVoteResponse { term, vote_granted });
             }
+            Msg::PreVote { .. } => self.send(
+                src,
+                Msg::PreVoteResponse {
+                    term: current,
+                    vote_granted: false,
+                },
+            ),
             Msg::AppendEntries { .. } => self.send(
                 src,
                 Msg::AppendEntriesResponse {

@@ -27,6 +27,12 @@ pub enum Role {
         /// The leader of `current_term`, once heard from.
         leader: Option<Id>,
     },
+    /// PreVote: asking whether it could win an election of `current_term + 1`, before
+    /// raising any term.
+    PreCandidate {
+        /// Servers that would grant their vote in `current_term + 1` (this one included).
+        votes: BTreeSet<Id>,
+    },
     Candidate {
         /// Servers that granted their vote in `current_term` (this one included).
         votes: BTreeSet<Id>,
@@ -39,6 +45,7 @@ impl Role {
     pub fn name(&self) -> &'static str {
         match self {
             Role::Follower { .. } => "Follower",
+            Role::PreCandidate { .. } => "PreCandidate",
             Role::Candidate { .. } => "Candidate",
             Role::Leader => "Leader",
         }
@@ -48,7 +55,8 @@ impl Role {
 /// A server's whole state.
 ///
 /// Invariants: `commit_index <= hard.log.last_index()`; `log_synced <= hard.log.last_index()`;
-/// `progress` is empty unless the role is `Leader`.
+/// `progress` is empty unless the role is `Leader`; only a follower that knows its leader holds
+/// a `lease`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ServerState {
     #[serde(flatten)]
@@ -64,6 +72,9 @@ pub struct ServerState {
     /// entries it covered are replaced). A leader counts its own log toward commit only this
     /// far.
     pub log_synced: Index,
+    /// CheckQuorum: a follower heard from the leader of `current_term` within the minimum
+    /// election timeout, so it ignores requests for (pre-)votes of later terms.
+    pub lease: bool,
 }
 
 impl ServerState {
@@ -78,6 +89,7 @@ impl ServerState {
             hard,
             role: Role::Follower { leader: None },
             progress: Tracker::default(),
+            lease: false,
         }
     }
 
@@ -93,11 +105,19 @@ impl ServerState {
         self.role == Role::Leader
     }
 
+    /// Campaigning: a candidate, or a pre-candidate asking whether it could be one.
+    pub fn is_candidate(&self) -> bool {
+        matches!(
+            self.role,
+            Role::Candidate { .. } | Role::PreCandidate { .. }
+        )
+    }
+
     /// Who this server believes leads its current term.
     pub fn leader_hint(&self, id: Id) -> Option<Id> {
         match &self.role {
             Role::Follower { leader } => *leader,
-            Role::Candidate { .. } => None,
+            Role::PreCandidate { .. } | Role::Candidate { .. } => None,
             Role::Leader => Some(id),
         }
     }
@@ -142,6 +162,11 @@ impl ServerState {
         assert!(
             self.is_leader() || self.progress.is_empty(),
             "a {} keeps leader progress",
+            self.role.name()
+        );
+        assert!(
+            !self.lease || matches!(self.role, Role::Follower { leader: Some(_) }),
+            "a {} holds a lease",
             self.role.name()
         );
     }

@@ -132,7 +132,11 @@ impl<'a, 'c> Step<'a, 'c> {
     }
 
     pub(super) fn set_heartbeat_timer(&mut self) {
-        self.effects.push(Effect::SetTimer(Timer::Heartbeat));
+        self.set_timer(Timer::Heartbeat);
+    }
+
+    pub(super) fn set_timer(&mut self, timer: Timer) {
+        self.effects.push(Effect::SetTimer(timer));
     }
 
     pub(super) fn cancel_timer(&mut self, timer: Timer) {
@@ -169,16 +173,69 @@ impl<'a, 'c> Step<'a, 'c> {
     /// Adopts `term` (if newer, forgetting the vote) and follows `leader`.
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<Id>) {
         let was_leader = self.st().is_leader();
+        let new_term = term > self.st().current_term();
         self.adopt_term(term);
         if self.st().role != (Role::Follower { leader }) {
             let st = self.st_mut();
             st.role = Role::Follower { leader };
             st.progress = Tracker::default();
         }
+        if new_term || leader.is_none() {
+            self.end_lease();
+        }
         if was_leader {
             self.cancel_timer(Timer::Heartbeat);
+            if self.cfg.check_quorum {
+                self.cancel_timer(Timer::CheckQuorum);
+            }
             self.reset_election_timer();
         }
+    }
+
+    /// CheckQuorum: the leader of this term was heard from; the lease on its behalf runs for
+    /// the minimum election timeout from now.
+    pub(super) fn renew_lease(&mut self) {
+        if !self.cfg.check_quorum {
+            return;
+        }
+        if !self.st().lease {
+            self.st_mut().lease = true;
+        }
+        self.set_timer(Timer::Lease);
+    }
+
+    /// The lease ends: its time ran out, or the term or the leader changed.
+    pub(super) fn end_lease(&mut self) {
+        if self.st().lease {
+            self.st_mut().lease = false;
+            self.cancel_timer(Timer::Lease);
+        }
+    }
+
+    /// PreVote (thesis §9.6): ask everyone whether they would vote for this server in the next
+    /// term, raising no term and recording no vote. It knows no leader from now on, so it does
+    /// not refuse others' pre-votes on a leader's behalf (etcd PR 8334).
+    pub(super) fn become_pre_candidate(&mut self) {
+        let id = self.id;
+        let Some(term) = self.st().current_term().checked_add(1) else {
+            return self.refuse(Refusal::TermExhausted);
+        };
+        self.end_lease();
+        self.st_mut().role = Role::PreCandidate {
+            votes: BTreeSet::from([id]),
+        };
+        self.reset_election_timer();
+        let st = self.st();
+        let request = Msg::PreVote {
+            term,
+            candidate_id: id,
+            last_log_index: st.log().last_index(),
+            last_log_term: st.log().last_term(),
+        };
+        for peer in self.cfg.peers(id).collect::<Vec<_>>() {
+            self.send(peer, request.clone());
+        }
+        self.maybe_win_pre_vote();
     }
 
     /// §5.2: increment the term, vote for self, ask everyone else. A server whose term cannot
@@ -189,6 +246,7 @@ impl<'a, 'c> Step<'a, 'c> {
             return self.refuse(Refusal::TermExhausted);
         };
         let vote = rules::candidate_vote(self.cfg, id);
+        self.end_lease();
         let st = self.st_mut();
         st.hard.current_term = term;
         st.hard.voted_for = vote;
@@ -227,6 +285,9 @@ impl<'a, 'c> Step<'a, 'c> {
         self.persist();
         self.cancel_timer(Timer::Election);
         self.set_heartbeat_timer();
+        if self.cfg.check_quorum {
+            self.set_timer(Timer::CheckQuorum);
+        }
         self.broadcast_append_entries(false);
         // A single-server cluster commits on its own.
         self.maybe_advance_commit();

@@ -69,6 +69,10 @@ pub struct NodeConfig {
     /// Election timeouts are drawn from `[election_timeout, 2 * election_timeout)`.
     pub election_timeout: Duration,
     pub heartbeat: Duration,
+    /// PreVote (thesis §9.6): a server that cannot win an election does not raise terms.
+    pub pre_vote: bool,
+    /// CheckQuorum (thesis §6.2): a leader that hears from no majority steps down.
+    pub check_quorum: bool,
     /// The cluster key every datagram is authenticated with, or `Auth::Insecure`.
     pub auth: Auth,
 }
@@ -84,6 +88,8 @@ impl NodeConfig {
             election_timeout: self.election_timeout..self.election_timeout * 2,
             heartbeat: self.heartbeat,
             max_append_entries: wire::MAX_APPEND_ENTRIES,
+            pre_vote: self.pre_vote,
+            check_quorum: self.check_quorum,
             mutant: None,
         }
     }

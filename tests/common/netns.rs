@@ -135,13 +135,18 @@ pub struct Options {
 }
 
 impl Options {
-    /// `nodes` nodes with the command line's default timings.
+    /// `nodes` nodes with the command line's default timings, and the node flags in
+    /// `RAFTRIGHT_NEMESIS_NODE_ARGS` (space-separated; e.g. `--no-pre-vote --no-check-quorum`
+    /// to see what the liveness checks catch without them).
     pub fn new(nodes: usize) -> Self {
+        let node_args = std::env::var("RAFTRIGHT_NEMESIS_NODE_ARGS")
+            .map(|v| v.split_whitespace().map(String::from).collect())
+            .unwrap_or_default();
         Self {
             nodes,
             election_timeout_ms: 300,
             heartbeat_ms: 100,
-            node_args: Vec::new(),
+            node_args,
         }
     }
 }

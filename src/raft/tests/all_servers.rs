@@ -51,6 +51,7 @@ fn a_later_term_makes_a_leader_step_down() {
     let p = Progress {
         next_index: 3,
         match_index: 2,
+        recent_active: false,
     };
     let mut s0 = leader(&cfg, 0, 2, log(&[1, 2]), p);
     let effects = deliver(&cfg, 0, &mut s0, 1, ack(3, 0));
@@ -138,6 +139,7 @@ fn votes_from_a_majority_make_a_candidate_leader() {
         let expected = Progress {
             next_index: 3,
             match_index: 0,
+            recent_active: false,
         };
         assert_eq!(s0.progress.get(id(peer)), Some(expected));
     }
@@ -183,30 +185,40 @@ fn term_after_timeout_predicts_the_handler() {
     use crate::raft::Mutant;
     let variants = std::iter::once(None).chain(Mutant::ALL.into_iter().map(Some));
     for mutant in variants {
-        let cfg = Config {
-            mutant,
-            ..cluster(3)
-        };
-        let p = Progress {
-            next_index: 2,
-            match_index: 0,
-        };
-        let states = [
-            follower(1, log(&[1])),
-            candidate(0, 2, log(&[])),
-            leader(&cfg, 0, 2, log(&[2]), p),
-            follower(u64::MAX, log(&[])),
-        ];
-        for state in states {
-            for timer in [Timer::Election, Timer::Heartbeat] {
-                let mut next = state.clone();
-                step(&cfg, 0, &mut next, Input::Timeout(timer));
-                assert_eq!(
-                    cfg.term_after_timeout(&state, timer),
-                    next.current_term(),
-                    "{timer:?} on a {} ({mutant:?})",
-                    state.role.name()
-                );
+        for (pre_vote, check_quorum) in [(false, false), (true, true)] {
+            let cfg = Config {
+                mutant,
+                pre_vote,
+                check_quorum,
+                ..cluster(3)
+            };
+            let p = Progress {
+                next_index: 2,
+                match_index: 0,
+                recent_active: false,
+            };
+            let states = [
+                follower(1, log(&[1])),
+                candidate(0, 2, log(&[])),
+                leader(&cfg, 0, 2, log(&[2]), p),
+                follower(u64::MAX, log(&[])),
+            ];
+            for state in states {
+                for timer in [
+                    Timer::Election,
+                    Timer::Heartbeat,
+                    Timer::CheckQuorum,
+                    Timer::Lease,
+                ] {
+                    let mut next = state.clone();
+                    step(&cfg, 0, &mut next, Input::Timeout(timer));
+                    assert_eq!(
+                        cfg.term_after_timeout(&state, timer),
+                        next.current_term(),
+                        "{timer:?} on a {} ({mutant:?})",
+                        state.role.name()
+                    );
+                }
             }
         }
     }

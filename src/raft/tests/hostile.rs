@@ -79,6 +79,7 @@ fn any_server(cfg: &Config) -> impl Strategy<Value = ServerState> + use<> {
                 Progress {
                     next_index: 3,
                     match_index: 0,
+                    recent_active: false,
                 },
             ),
         }
@@ -126,6 +127,7 @@ fn an_acknowledgement_past_the_leaders_log_is_refused() {
     let p = Progress {
         next_index: 3,
         match_index: 0,
+        recent_active: false,
     };
     let mut s0 = leader(&cfg, 0, 2, log(&[1, 2]), p);
     let (effects, changed) = step(&cfg, 0, &mut s0, Input::Msg(id(1), ack(2, 1000)));

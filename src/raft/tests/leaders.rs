@@ -8,6 +8,7 @@ fn at(next_index: Index, match_index: Index) -> Progress {
     Progress {
         next_index,
         match_index,
+        recent_active: false,
     }
 }
 

@@ -6,6 +6,7 @@ mod all_servers;
 mod append_entries;
 mod hostile;
 mod leaders;
+mod pre_vote;
 mod request_vote;
 
 use super::{
@@ -30,6 +31,8 @@ pub fn cluster(n: usize) -> Config {
         election_timeout: Duration::from_millis(300)..Duration::from_millis(600),
         heartbeat: Duration::from_millis(100),
         max_append_entries: 8,
+        pre_vote: false,
+        check_quorum: false,
         mutant: None,
     }
 }
