@@ -7,12 +7,13 @@
 //! messages that waited for those records. While one fsync runs, the next batch gathers: the
 //! more load, the more records each fsync covers.
 //!
-//! The node (see `node.rs`) holds back every message until the records produced before it are
-//! durable ("persist before you speak"). A lost wake-up costs nothing but time: every event the
-//! node handles releases whatever has become durable.
+//! The node (see `node.rs`) holds back each message until what the protocol says it needs is
+//! durable, and tells the protocol how far its log is durable. A lost wake-up costs nothing but
+//! time: every event the node handles releases whatever has become durable.
 
 use super::wal::Encoder;
-use crate::raft::{HardState, Index, Term};
+use crate::raft::{Durable, HardState, Index, Term};
+use stateright::actor::Id;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
@@ -122,9 +123,10 @@ struct Pending {
     seq: u64,
     /// Log entries `1..=keep` were not touched by this record.
     keep: Index,
-    /// The log's length and the term once this record is applied.
+    /// The log's length, the term and the vote once this record is applied.
     len_after: Index,
     term: Term,
+    vote: Option<Id>,
 }
 
 /// The actor thread's side: encodes saves, queues them, and tracks what is durable.
@@ -133,10 +135,10 @@ pub struct Committer {
     encoder: Encoder,
     last_seq: u64,
     pending: VecDeque<Pending>,
-    /// Length of the log and term as of the last record known durable.
+    /// Length of the log, term and vote as of the last record known durable.
     synced_len: Index,
     synced_term: Term,
-    synced_seq: u64,
+    synced_vote: Option<Id>,
 }
 
 impl Committer {
@@ -149,7 +151,7 @@ impl Committer {
             pending: VecDeque::new(),
             synced_len: recovered.log.last_index(),
             synced_term: recovered.current_term,
-            synced_seq: 0,
+            synced_vote: recovered.voted_for,
         }
     }
 
@@ -164,6 +166,7 @@ impl Committer {
             keep: encoded.keep,
             len_after: storage.log.last_index(),
             term: storage.current_term,
+            vote: storage.voted_for,
         });
         let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         q.bytes.extend_from_slice(&encoded.bytes);
@@ -186,15 +189,15 @@ impl Committer {
             }
             self.synced_len = p.len_after;
             self.synced_term = p.term;
+            self.synced_vote = p.vote;
             self.pending.pop_front();
         }
-        self.synced_seq = synced;
         synced
     }
 
-    /// The term as of the last durable record.
-    pub fn durable_term(&self) -> Term {
-        self.synced_term
+    /// The term and vote as of the last durable record.
+    pub fn durable_term_vote(&self) -> (Term, Option<Id>) {
+        (self.synced_term, self.synced_vote)
     }
 
     /// The longest prefix of the current log that is durable: entries `1..=n` are on disk and
@@ -206,13 +209,10 @@ impl Committer {
             .fold(self.synced_len, Index::min)
     }
 
-    /// The sequence number durable as of the last [`Committer::refresh`].
-    pub fn synced_seq(&self) -> u64 {
-        self.synced_seq
-    }
-
-    /// Whether every record queued so far is durable.
-    pub fn all_durable(&self) -> bool {
-        self.synced_seq >= self.last_seq
+    /// Whether what `needs` names is durable for a server whose term and vote are now
+    /// `term_vote`.
+    pub fn is_durable(&self, needs: Durable, term_vote: (Term, Option<Id>)) -> bool {
+        (!needs.term_vote || self.durable_term_vote() == term_vote)
+            && needs.log_through <= self.durable_prefix()
     }
 }

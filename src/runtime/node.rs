@@ -7,10 +7,10 @@
 //!   that cannot be read stops the node with an error before it ever listens);
 //! - after every handler, each `Save` becomes a record in the write-ahead log (see `storage.rs`,
 //!   made durable by group commit, `commit.rs`), and every other command passes through in
-//!   order, except that a message leaves only once the records produced before it are durable.
-//!
-//! Which messages may leave before which records are durable, and how a batch of messages
-//! leaves, is the outbox's business (`outbox.rs`).
+//!   order, except that a message leaves only once what the protocol tagged it with
+//!   ([`crate::raft::Durable`]) is durable, which the outbox (`outbox.rs`) carries out;
+//! - after every event, the server hears how far its log has become durable
+//!   (`Input::Synced`), which is as far as a leader counts its own copy toward commit.
 //!
 //! The actor's message type is a raw [`Datagram`]: spawn's (de)serialisers pass bytes through,
 //! and the node itself, which holds the cluster key, checks each incoming datagram (size, then
@@ -22,7 +22,7 @@
 
 use super::auth::{Auth, MacError};
 use super::commit::{self, Committer, Shared};
-use super::outbox::{Outbox, Snapshot};
+use super::outbox::Outbox;
 use super::wal::{self, WalError};
 use super::wire::{self, Drops, Rejected};
 use crate::raft::{Config, Effect, HardState, Input, Msg, ServerState, Timer};
@@ -286,16 +286,14 @@ impl Runtime {
         o: &mut Out<Node>,
     ) {
         self.release(node, o);
-        let server = Snapshot {
-            current_term: state.current_term(),
-            commit_index: state.commit_index,
-        };
+        let term_vote = (state.current_term(), state.hard.voted_for);
         let mut now = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Save => self.committer.save(&state.hard),
-                Effect::Send(to, msg, _needs) => {
-                    self.outbox.send(&self.committer, server, to, msg, &mut now)
+                Effect::Send(to, msg, needs) => {
+                    let c = &self.committer;
+                    self.outbox.send(c, term_vote, to, msg, needs, &mut now)
                 }
                 Effect::SetTimer(timer) => o.set_timer(timer, node.server.timer_range(timer)),
                 Effect::CancelTimer(timer) => o.cancel_timer(timer),
@@ -435,6 +433,22 @@ impl Node {
         Ok(msg)
     }
 
+    /// Tells the server how far its log has become durable, if further than it knows (a
+    /// leader counts its own copy toward commit only that far).
+    fn report_synced(
+        &self,
+        rt: &mut Runtime,
+        id: Id,
+        state: &mut Cow<ServerState>,
+        o: &mut Out<Self>,
+    ) {
+        let log_through = rt.committer.durable_prefix();
+        if log_through > state.log_synced {
+            let effects = self.server.step(id, state, Input::Synced { log_through });
+            rt.forward(self, effects, state, o);
+        }
+    }
+
     fn log_transition(&self, before: (&'static str, u64), state: &ServerState) {
         let after = (state.role.name(), state.current_term());
         if after != before {
@@ -472,19 +486,22 @@ impl Actor for Node {
     ) {
         let mut rt = self.rt.borrow_mut();
         if src == rt.wake {
-            return rt.release(self, o);
+            rt.release(self, o);
+            return self.report_synced(&mut rt, id, state, o);
         }
         let from = SocketAddrV4::from(src);
         let msg = match self.accept(from, &datagram.0) {
             Ok(msg) => msg,
             Err(why) => {
                 rt.dropped(self, from, why, datagram.0.len());
-                return rt.release(self, o);
+                rt.release(self, o);
+                return self.report_synced(&mut rt, id, state, o);
             }
         };
         let before = (state.role.name(), state.current_term());
         let effects = self.server.step(id, state, Input::Msg(src, msg));
         rt.forward(self, effects, state, o);
+        self.report_synced(&mut rt, id, state, o);
         self.log_transition(before, state);
     }
 
@@ -493,6 +510,7 @@ impl Actor for Node {
         let before = (state.role.name(), state.current_term());
         let effects = self.server.step(id, state, Input::Timeout(*timer));
         rt.forward(self, effects, state, o);
+        self.report_synced(&mut rt, id, state, o);
         self.log_transition(before, state);
     }
 }
