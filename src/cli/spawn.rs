@@ -75,6 +75,8 @@ pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
             election_timeout: Duration::from_millis(args.election_timeout_ms),
             heartbeat: Duration::from_millis(args.heartbeat_ms),
             auth: auth.clone(),
+            power_loss: None,
+            mutant: None,
         })
         .collect();
     let list = peers

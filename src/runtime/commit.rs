@@ -74,22 +74,40 @@ impl Shared {
     }
 }
 
+/// For tests only: a disk that loses, when the process is killed, exactly what no completed
+/// fsync covers, as a power loss would. A killed process's written bytes otherwise survive in
+/// the page cache, so a kill alone cannot show that something left before it was durable.
+/// Each batch is held in memory for `fsync` (the fsync's duration) and reaches the file only
+/// then, at the moment its fsync completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PowerLoss {
+    pub fsync: std::time::Duration,
+}
+
 /// Starts the syncer thread for `file`; wake-ups go from `wake` to `node`.
 pub fn start(
     file: File,
     path: PathBuf,
     wake: UdpSocket,
     node: SocketAddrV4,
+    power_loss: Option<PowerLoss>,
 ) -> std::io::Result<Arc<Shared>> {
     let shared = Arc::new(Shared::new());
     let s = shared.clone();
     std::thread::Builder::new()
         .name(format!("fsync {node}"))
-        .spawn(move || sync_loop(&s, file, &path, &wake, node))?;
+        .spawn(move || sync_loop(&s, file, &path, &wake, node, power_loss))?;
     Ok(shared)
 }
 
-fn sync_loop(shared: &Shared, mut file: File, path: &Path, wake: &UdpSocket, node: SocketAddrV4) {
+fn sync_loop(
+    shared: &Shared,
+    mut file: File,
+    path: &Path,
+    wake: &UdpSocket,
+    node: SocketAddrV4,
+    power_loss: Option<PowerLoss>,
+) {
     let mut spare = Vec::new();
     loop {
         let (mut batch, last) = {
@@ -99,6 +117,10 @@ fn sync_loop(shared: &Shared, mut file: File, path: &Path, wake: &UdpSocket, nod
             }
             (std::mem::replace(&mut q.bytes, spare), q.last)
         };
+        if let Some(PowerLoss { fsync }) = power_loss {
+            // Nothing of this batch is on disk until its fsync completes.
+            std::thread::sleep(fsync);
+        }
         let written = {
             let _io = shared.quiesce();
             file.write_all(&batch).and_then(|()| file.sync_data())

@@ -71,6 +71,10 @@ pub struct NodeConfig {
     pub heartbeat: Duration,
     /// The cluster key every datagram is authenticated with, or `Auth::Insecure`.
     pub auth: Auth,
+    /// For tests only: the disk as a power loss would leave it (see [`commit::PowerLoss`]).
+    pub power_loss: Option<commit::PowerLoss>,
+    /// For tests only: a deliberately broken variant of the protocol; `None` in every real run.
+    pub mutant: Option<crate::raft::Mutant>,
 }
 
 impl NodeConfig {
@@ -84,7 +88,7 @@ impl NodeConfig {
             election_timeout: self.election_timeout..self.election_timeout * 2,
             heartbeat: self.heartbeat,
             max_append_entries: wire::MAX_APPEND_ENTRIES,
-            mutant: None,
+            mutant: self.mutant,
         }
     }
 
@@ -184,8 +188,8 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
     };
     let path = cfg.data_dir.join(wal::WAL_FILE);
     let target = SocketAddrV4::new(local, addr.port());
-    let shared =
-        commit::start(opened.file, path, wake, target).map_err(io("start the fsync thread"))?;
+    let shared = commit::start(opened.file, path, wake, target, cfg.power_loss)
+        .map_err(io("start the fsync thread"))?;
     log::info!(
         "{addr}: recovered term {}, {} log entries from {} records",
         opened.storage.current_term,
