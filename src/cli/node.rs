@@ -1,5 +1,7 @@
 //! `raftright node`: run one server of a cluster over UDP.
 
+use raftright::raft::Mutant;
+use raftright::runtime::commit::PowerLoss;
 use raftright::runtime::node::{self, NodeConfig};
 use raftright::runtime::wire;
 use std::path::PathBuf;
@@ -26,6 +28,17 @@ pub struct NodeArgs {
     pub liveness: super::LivenessArgs,
     #[command(flatten)]
     pub key: super::KeyArgs,
+    /// Testing only: hold each batch of writes in memory for this long before it reaches the
+    /// file, its fsync complete; a kill then loses what a power loss would.
+    #[arg(long, hide = true, value_name = "MS")]
+    pub test_power_loss_fsync_ms: Option<u64>,
+    /// Testing only: run a deliberately broken variant of the protocol (see `check --list-mutants`).
+    #[arg(long, hide = true, value_name = "NAME", value_parser = parse_mutant)]
+    pub test_mutant: Option<Mutant>,
+}
+
+fn parse_mutant(name: &str) -> Result<Mutant, String> {
+    Mutant::parse(name).ok_or_else(|| format!("no mutant named {name:?}"))
 }
 
 pub fn run(args: NodeArgs) -> Result<i32, super::CliError> {
@@ -39,6 +52,10 @@ pub fn run(args: NodeArgs) -> Result<i32, super::CliError> {
         pre_vote: !args.liveness.no_pre_vote,
         check_quorum: !args.liveness.no_check_quorum,
         auth: key.auth.clone(),
+        power_loss: args.test_power_loss_fsync_ms.map(|ms| PowerLoss {
+            fsync: Duration::from_millis(ms),
+        }),
+        mutant: args.test_mutant,
     };
     cfg.validate()?;
     eprintln!(

@@ -79,6 +79,8 @@ pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
             pre_vote: !args.liveness.no_pre_vote,
             check_quorum: !args.liveness.no_check_quorum,
             auth: auth.clone(),
+            power_loss: None,
+            mutant: None,
         })
         .collect();
     let list = peers

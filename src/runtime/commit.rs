@@ -7,12 +7,13 @@
 //! messages that waited for those records. While one fsync runs, the next batch gathers: the
 //! more load, the more records each fsync covers.
 //!
-//! The node (see `node.rs`) holds back every message until the records produced before it are
-//! durable ("persist before you speak"). A lost wake-up costs nothing but time: every event the
-//! node handles releases whatever has become durable.
+//! The node (see `node.rs`) holds back each message until what the protocol says it needs is
+//! durable, and tells the protocol how far its log is durable. A lost wake-up costs nothing but
+//! time: every event the node handles releases whatever has become durable.
 
 use super::wal::Encoder;
-use crate::raft::{HardState, Index, Term};
+use crate::raft::{Durable, HardState, Index, Term};
+use stateright::actor::Id;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
@@ -73,22 +74,40 @@ impl Shared {
     }
 }
 
+/// For tests only: a disk that loses, when the process is killed, exactly what no completed
+/// fsync covers, as a power loss would. A killed process's written bytes otherwise survive in
+/// the page cache, so a kill alone cannot show that something left before it was durable.
+/// Each batch is held in memory for `fsync` (the fsync's duration) and reaches the file only
+/// then, at the moment its fsync completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PowerLoss {
+    pub fsync: std::time::Duration,
+}
+
 /// Starts the syncer thread for `file`; wake-ups go from `wake` to `node`.
 pub fn start(
     file: File,
     path: PathBuf,
     wake: UdpSocket,
     node: SocketAddrV4,
+    power_loss: Option<PowerLoss>,
 ) -> std::io::Result<Arc<Shared>> {
     let shared = Arc::new(Shared::new());
     let s = shared.clone();
     std::thread::Builder::new()
         .name(format!("fsync {node}"))
-        .spawn(move || sync_loop(&s, file, &path, &wake, node))?;
+        .spawn(move || sync_loop(&s, file, &path, &wake, node, power_loss))?;
     Ok(shared)
 }
 
-fn sync_loop(shared: &Shared, mut file: File, path: &Path, wake: &UdpSocket, node: SocketAddrV4) {
+fn sync_loop(
+    shared: &Shared,
+    mut file: File,
+    path: &Path,
+    wake: &UdpSocket,
+    node: SocketAddrV4,
+    power_loss: Option<PowerLoss>,
+) {
     let mut spare = Vec::new();
     loop {
         let (mut batch, last) = {
@@ -98,6 +117,10 @@ fn sync_loop(shared: &Shared, mut file: File, path: &Path, wake: &UdpSocket, nod
             }
             (std::mem::replace(&mut q.bytes, spare), q.last)
         };
+        if let Some(PowerLoss { fsync }) = power_loss {
+            // Nothing of this batch is on disk until its fsync completes.
+            std::thread::sleep(fsync);
+        }
         let written = {
             let _io = shared.quiesce();
             file.write_all(&batch).and_then(|()| file.sync_data())
@@ -122,9 +145,10 @@ struct Pending {
     seq: u64,
     /// Log entries `1..=keep` were not touched by this record.
     keep: Index,
-    /// The log's length and the term once this record is applied.
+    /// The log's length, the term and the vote once this record is applied.
     len_after: Index,
     term: Term,
+    vote: Option<Id>,
 }
 
 /// The actor thread's side: encodes saves, queues them, and tracks what is durable.
@@ -133,10 +157,10 @@ pub struct Committer {
     encoder: Encoder,
     last_seq: u64,
     pending: VecDeque<Pending>,
-    /// Length of the log and term as of the last record known durable.
+    /// Length of the log, term and vote as of the last record known durable.
     synced_len: Index,
     synced_term: Term,
-    synced_seq: u64,
+    synced_vote: Option<Id>,
 }
 
 impl Committer {
@@ -149,7 +173,7 @@ impl Committer {
             pending: VecDeque::new(),
             synced_len: recovered.log.last_index(),
             synced_term: recovered.current_term,
-            synced_seq: 0,
+            synced_vote: recovered.voted_for,
         }
     }
 
@@ -164,6 +188,7 @@ impl Committer {
             keep: encoded.keep,
             len_after: storage.log.last_index(),
             term: storage.current_term,
+            vote: storage.voted_for,
         });
         let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
         q.bytes.extend_from_slice(&encoded.bytes);
@@ -186,15 +211,15 @@ impl Committer {
             }
             self.synced_len = p.len_after;
             self.synced_term = p.term;
+            self.synced_vote = p.vote;
             self.pending.pop_front();
         }
-        self.synced_seq = synced;
         synced
     }
 
-    /// The term as of the last durable record.
-    pub fn durable_term(&self) -> Term {
-        self.synced_term
+    /// The term and vote as of the last durable record.
+    pub fn durable_term_vote(&self) -> (Term, Option<Id>) {
+        (self.synced_term, self.synced_vote)
     }
 
     /// The longest prefix of the current log that is durable: entries `1..=n` are on disk and
@@ -206,13 +231,10 @@ impl Committer {
             .fold(self.synced_len, Index::min)
     }
 
-    /// The sequence number durable as of the last [`Committer::refresh`].
-    pub fn synced_seq(&self) -> u64 {
-        self.synced_seq
-    }
-
-    /// Whether every record queued so far is durable.
-    pub fn all_durable(&self) -> bool {
-        self.synced_seq >= self.last_seq
+    /// Whether what `needs` names is durable for a server whose term and vote are now
+    /// `term_vote`.
+    pub fn is_durable(&self, needs: Durable, term_vote: (Term, Option<Id>)) -> bool {
+        (!needs.term_vote || self.durable_term_vote() == term_vote)
+            && needs.log_through <= self.durable_prefix()
     }
 }

@@ -8,7 +8,7 @@
 //! - [`wal`]: the checksummed write-ahead log and its recovery.
 //! - [`commit`]: group commit, one fsync for many saves, on a thread of its own.
 //! - [`node`]: the wrapper actor that persists `Save`s itself, and the spawn wiring.
-//! - [`outbox`]: messages wait for the records they depend on; batches leave merged.
+//! - [`outbox`]: each message waits for what the protocol says it needs on disk.
 //! - [`client`]: leader discovery through hints, retries with the same client id and sequence.
 //! - [`loadgen`]: many concurrent clients over one socket, for the benchmark.
 

@@ -7,10 +7,10 @@
 //!   that cannot be read stops the node with an error before it ever listens);
 //! - after every handler, each `Save` becomes a record in the write-ahead log (see `storage.rs`,
 //!   made durable by group commit, `commit.rs`), and every other command passes through in
-//!   order, except that a message leaves only once the records produced before it are durable.
-//!
-//! Which messages may leave before which records are durable, and how a batch of messages
-//! leaves, is the outbox's business (`outbox.rs`).
+//!   order, except that a message leaves only once what the protocol tagged it with
+//!   ([`crate::raft::Durable`]) is durable, which the outbox (`outbox.rs`) carries out;
+//! - after every event, the server hears how far its log has become durable
+//!   (`Input::Synced`), which is as far as a leader counts its own copy toward commit.
 //!
 //! The actor's message type is a raw [`Datagram`]: spawn's (de)serialisers pass bytes through,
 //! and the node itself, which holds the cluster key, checks each incoming datagram (size, then
@@ -22,7 +22,7 @@
 
 use super::auth::{Auth, MacError};
 use super::commit::{self, Committer, Shared};
-use super::outbox::{Outbox, Snapshot};
+use super::outbox::Outbox;
 use super::wal::{self, WalError};
 use super::wire::{self, Drops, Rejected};
 use crate::raft::{Config, Effect, HardState, Input, Msg, ServerState, Timer};
@@ -75,6 +75,10 @@ pub struct NodeConfig {
     pub check_quorum: bool,
     /// The cluster key every datagram is authenticated with, or `Auth::Insecure`.
     pub auth: Auth,
+    /// For tests only: the disk as a power loss would leave it (see [`commit::PowerLoss`]).
+    pub power_loss: Option<commit::PowerLoss>,
+    /// For tests only: a deliberately broken variant of the protocol; `None` in every real run.
+    pub mutant: Option<crate::raft::Mutant>,
 }
 
 impl NodeConfig {
@@ -90,7 +94,7 @@ impl NodeConfig {
             max_append_entries: wire::MAX_APPEND_ENTRIES,
             pre_vote: self.pre_vote,
             check_quorum: self.check_quorum,
-            mutant: None,
+            mutant: self.mutant,
         }
     }
 
@@ -190,8 +194,8 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
     };
     let path = cfg.data_dir.join(wal::WAL_FILE);
     let target = SocketAddrV4::new(local, addr.port());
-    let shared =
-        commit::start(opened.file, path, wake, target).map_err(io("start the fsync thread"))?;
+    let shared = commit::start(opened.file, path, wake, target, cfg.power_loss)
+        .map_err(io("start the fsync thread"))?;
     log::info!(
         "{addr}: recovered term {}, {} log entries from {} records",
         opened.storage.current_term,
@@ -292,16 +296,14 @@ impl Runtime {
         o: &mut Out<Node>,
     ) {
         self.release(node, o);
-        let server = Snapshot {
-            current_term: state.current_term(),
-            commit_index: state.commit_index,
-        };
+        let term_vote = (state.current_term(), state.hard.voted_for);
         let mut now = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Save => self.committer.save(&state.hard),
-                Effect::Send(to, msg, _needs) => {
-                    self.outbox.send(&self.committer, server, to, msg, &mut now)
+                Effect::Send(to, msg, needs) => {
+                    let c = &self.committer;
+                    self.outbox.send(c, term_vote, to, msg, needs, &mut now)
                 }
                 Effect::SetTimer(timer) => o.set_timer(timer, node.server.timer_range(timer)),
                 Effect::CancelTimer(timer) => o.cancel_timer(timer),
@@ -441,6 +443,22 @@ impl Node {
         Ok(msg)
     }
 
+    /// Tells the server how far its log has become durable, if further than it knows (a
+    /// leader counts its own copy toward commit only that far).
+    fn report_synced(
+        &self,
+        rt: &mut Runtime,
+        id: Id,
+        state: &mut Cow<ServerState>,
+        o: &mut Out<Self>,
+    ) {
+        let log_through = rt.committer.durable_prefix();
+        if log_through > state.log_synced {
+            let effects = self.server.step(id, state, Input::Synced { log_through });
+            rt.forward(self, effects, state, o);
+        }
+    }
+
     fn log_transition(&self, before: (&'static str, u64), state: &ServerState) {
         let after = (state.role.name(), state.current_term());
         if after != before {
@@ -478,19 +496,22 @@ impl Actor for Node {
     ) {
         let mut rt = self.rt.borrow_mut();
         if src == rt.wake {
-            return rt.release(self, o);
+            rt.release(self, o);
+            return self.report_synced(&mut rt, id, state, o);
         }
         let from = SocketAddrV4::from(src);
         let msg = match self.accept(from, &datagram.0) {
             Ok(msg) => msg,
             Err(why) => {
                 rt.dropped(self, from, why, datagram.0.len());
-                return rt.release(self, o);
+                rt.release(self, o);
+                return self.report_synced(&mut rt, id, state, o);
             }
         };
         let before = (state.role.name(), state.current_term());
         let effects = self.server.step(id, state, Input::Msg(src, msg));
         rt.forward(self, effects, state, o);
+        self.report_synced(&mut rt, id, state, o);
         self.log_transition(before, state);
     }
 
@@ -499,6 +520,7 @@ impl Actor for Node {
         let before = (state.role.name(), state.current_term());
         let effects = self.server.step(id, state, Input::Timeout(*timer));
         rt.forward(self, effects, state, o);
+        self.report_synced(&mut rt, id, state, o);
         self.log_transition(before, state);
     }
 }

@@ -1,27 +1,16 @@
-//! The outbox: messages wait here until the records produced before them are durable
-//! ("persist before you speak", §5.1 and thesis §3.8), then leave in order.
+//! The outbox carries out what the protocol says each message needs on disk (a
+//! [`Durable`] condition, set by the rules in `raft/rules.rs`) and decides nothing of its own:
+//! a message whose condition the durable records already meet leaves at once; any other waits
+//! until the records queued up to the step that produced it are durable (they hold the state
+//! the condition names), then leaves in order.
 //!
-//! Four rules keep it fast without changing what the protocol means:
-//! - **Early AppendEntries** (thesis §10.2.1). A leader's AppendEntries may leave before the
-//!   leader's own fsync: followers acknowledge only what *they* made durable, and whatever rests
-//!   on the leader's own copy (a commit index, an answer to a client) still waits for it.
-//!   Allowed when the message's term is durable and its `leader_commit` does not exceed the
-//!   leader's durable log prefix (so a commit index never travels before a majority holds the
-//!   entries), and at most once per follower per fsync: further AppendEntries to that follower
-//!   wait for the batch.
-//! - **Early answers.** A leader's answer to a client may leave while newer entries are still
-//!   being written, once the term and every committed entry are in its durable log prefix.
-//! - **Merged AppendEntries.** When a batch leaves, AppendEntries to one follower that continue
-//!   one another (the second's `prev_log_index`/`prev_log_term` is the first's last entry) are
-//!   sent as one, up to [`wire::MAX_APPEND_ENTRIES`] entries. The follower ends in exactly the
-//!   state the two in a row would leave; only the first answer is missing, as if lost.
-//! - **Coalesced acknowledgements.** Of the successful AppendEntriesResponses to one leader in
-//!   one term in a batch, only the highest `match_index` leaves: a leader takes the maximum, so
-//!   the others change nothing (dropping them is what a lossy network may do anyway).
+//! One thing it does that the model's network does too: of the successful
+//! AppendEntriesResponses to one leader in one term released together, only the highest
+//! `match_index` leaves. A leader takes the maximum, so the others change nothing; dropping
+//! them is what a lossy network may do anyway.
 
 use super::commit::Committer;
-use super::wire;
-use crate::raft::Msg;
+use crate::raft::{Durable, Msg, Term};
 use stateright::actor::Id;
 use std::collections::VecDeque;
 
@@ -29,55 +18,28 @@ use std::collections::VecDeque;
 pub struct Outbox {
     /// (sequence number that must be durable, destination, message), in production order.
     held: VecDeque<(u64, Id, Msg)>,
-    /// Per follower: the last record queued when it got an early AppendEntries.
-    early: Vec<(Id, u64)>,
 }
 
 impl Outbox {
-    /// Sends `msg` now if nothing it depends on is still in flight to disk, else holds it.
-    /// `server` is the server's state after the handler that produced `msg`.
+    /// Sends `msg` now if what `needs` names is durable, else holds it. `term_vote` is the
+    /// server's term and vote after the step that produced `msg`.
     pub fn send(
         &mut self,
         committer: &Committer,
-        server: Snapshot,
+        term_vote: (Term, Option<Id>),
         to: Id,
         msg: Msg,
+        needs: Durable,
         out: &mut Vec<(Id, Msg)>,
     ) {
-        let needs = committer.last_seq();
-        if committer.all_durable() || answer_may_go_early(committer, server, &msg) {
-            out.push((to, msg));
-        } else if self.append_may_go_early(committer, to, &msg) {
-            match self.early.iter_mut().find(|(f, _)| *f == to) {
-                Some(e) => e.1 = needs,
-                None => self.early.push((to, needs)),
-            }
+        if committer.is_durable(needs, term_vote) {
             out.push((to, msg));
         } else {
-            self.held.push_back((needs, to, msg));
+            self.held.push_back((committer.last_seq(), to, msg));
         }
     }
 
-    fn append_may_go_early(&self, committer: &Committer, to: Id, msg: &Msg) -> bool {
-        let Msg::AppendEntries {
-            term,
-            leader_commit,
-            ..
-        } = msg
-        else {
-            return false;
-        };
-        let synced = committer.synced_seq();
-        *term == committer.durable_term()
-            && *leader_commit <= committer.durable_prefix()
-            && !self
-                .early
-                .iter()
-                .any(|&(f, needs)| f == to && needs > synced)
-            && !self.held.iter().any(|(_, dst, _)| *dst == to)
-    }
-
-    /// The held messages whose records are durable once `synced` is, merged and coalesced.
+    /// The held messages whose records are durable once `synced` is.
     pub fn release(&mut self, synced: u64) -> Vec<(Id, Msg)> {
         let ready = self
             .held
@@ -88,76 +50,13 @@ impl Outbox {
             return Vec::new();
         }
         let burst = self.held.drain(..ready).map(|(_, to, msg)| (to, msg));
-        coalesce_acks(merge_appends(burst))
+        coalesce_acks(burst.collect())
     }
-}
 
-/// What the outbox needs to know of the server's state after a handler.
-#[derive(Clone, Copy, Debug)]
-pub struct Snapshot {
-    pub current_term: u64,
-    pub commit_index: u64,
-}
-
-/// A leader's answer to a client reports committed entries only. Once every committed entry is
-/// in the leader's durable log prefix (and the followers that counted acknowledged only what
-/// they had made durable), the answer depends on nothing still in flight to disk, even while
-/// newer entries are.
-fn answer_may_go_early(committer: &Committer, server: Snapshot, msg: &Msg) -> bool {
-    matches!(msg, Msg::ClientResponse { .. })
-        && server.current_term == committer.durable_term()
-        && server.commit_index <= committer.durable_prefix()
-}
-
-/// Folds each AppendEntries into the previous message to the same destination when that one
-/// is an AppendEntries it continues.
-fn merge_appends(burst: impl Iterator<Item = (Id, Msg)>) -> Vec<(Id, Msg)> {
-    let mut kept: Vec<(Id, Msg)> = Vec::new();
-    for (to, msg) in burst {
-        let last = kept.iter_mut().rev().find(|(dst, _)| *dst == to);
-        if let Some((_, prev)) = last
-            && try_merge(prev, &msg)
-        {
-            continue;
-        }
-        kept.push((to, msg));
+    /// Messages waiting for the disk.
+    pub fn held(&self) -> usize {
+        self.held.len()
     }
-    kept
-}
-
-/// Appends `next` to `prev` if both are AppendEntries of one leader and term, `next` starts
-/// where `prev` ends, and the result stays within the batch bound.
-fn try_merge(prev: &mut Msg, next: &Msg) -> bool {
-    let (
-        Msg::AppendEntries {
-            term: t1,
-            leader_id: l1,
-            prev_log_index: p1,
-            prev_log_term: pt1,
-            entries: e1,
-            leader_commit: c1,
-        },
-        Msg::AppendEntries {
-            term: t2,
-            leader_id: l2,
-            prev_log_index: p2,
-            prev_log_term: pt2,
-            entries: e2,
-            leader_commit: c2,
-        },
-    ) = (prev, next)
-    else {
-        return false;
-    };
-    let end_index = *p1 + e1.len() as u64;
-    let end_term = e1.last().map_or(*pt1, |e| e.term);
-    let fits = e1.len() + e2.len() <= wire::MAX_APPEND_ENTRIES;
-    if t1 != t2 || l1 != l2 || *p2 != end_index || *pt2 != end_term || !fits {
-        return false;
-    }
-    e1.extend_from_slice(e2);
-    *c1 = (*c1).max(*c2);
-    true
 }
 
 /// Keeps, of the successful AppendEntriesResponses to one leader in one term, only the one
@@ -197,113 +96,26 @@ fn success_ack(msg: &Msg) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::{Command, Entry, HardState, Log, Reply};
+    use crate::raft::{Command, Entry, HardState, Log};
     use crate::runtime::commit::Shared;
     use std::sync::Arc;
 
-    /// A committer whose disk holds a log of five entries of term 1 and current term 2.
+    const ME: (Term, Option<Id>) = (2, None);
+
+    /// A committer whose disk holds a log of five entries of term 1, term 2 and no vote.
     fn committer() -> (Committer, Arc<Shared>) {
         let shared = Shared::unstarted();
-        (Committer::new(shared.clone(), &stored(5)), shared)
+        (Committer::new(shared.clone(), &stored(5, None)), shared)
     }
 
-    fn stored(len: usize) -> HardState {
+    fn stored(len: usize, vote: Option<Id>) -> HardState {
         HardState {
             current_term: 2,
-            voted_for: Some(Id::from(0)),
-            log: Log::from_entries((0..len).map(|i| Entry {
-                term: if i < 5 { 1 } else { 2 },
+            voted_for: vote,
+            log: Log::from_entries((0..len).map(|_| Entry {
+                term: 1,
                 command: Command::Noop,
             })),
-        }
-    }
-
-    fn answer() -> Msg {
-        Msg::ClientResponse {
-            seq: 1,
-            reply: Reply::Ok {
-                result: crate::raft::OpResult::Done,
-            },
-        }
-    }
-
-    fn at(commit_index: u64) -> Snapshot {
-        Snapshot {
-            current_term: 2,
-            commit_index,
-        }
-    }
-
-    #[test]
-    fn an_acknowledgement_waits_for_its_record_to_be_durable() {
-        let (mut c, shared) = committer();
-        let mut outbox = Outbox::default();
-        let leader = Id::from(0);
-        c.save(&stored(6));
-        let mut now = Vec::new();
-        outbox.send(&c, at(5), leader, ack(6), &mut now);
-        assert!(now.is_empty(), "sent before the fsync");
-        assert!(outbox.release(c.refresh()).is_empty());
-        shared.mark_synced(1);
-        assert_eq!(outbox.release(c.refresh()), vec![(leader, ack(6))]);
-    }
-
-    #[test]
-    fn a_leaders_append_goes_early_once_per_fsync_and_the_rest_merge() {
-        let (mut c, shared) = committer();
-        let mut outbox = Outbox::default();
-        let f = Id::from(1);
-        let mut now = Vec::new();
-        c.save(&stored(6));
-        outbox.send(&c, at(5), f, ae(5, 1, &[2], 5), &mut now);
-        assert_eq!(
-            now,
-            vec![(f, ae(5, 1, &[2], 5))],
-            "the first goes before the fsync"
-        );
-        c.save(&stored(7));
-        outbox.send(&c, at(5), f, ae(6, 2, &[2], 5), &mut now);
-        c.save(&stored(8));
-        outbox.send(&c, at(5), f, ae(7, 2, &[2], 5), &mut now);
-        assert_eq!(
-            now.len(),
-            1,
-            "one early AppendEntries per follower per fsync"
-        );
-        shared.mark_synced(3);
-        assert_eq!(outbox.release(c.refresh()), vec![(f, ae(6, 2, &[2, 2], 5))]);
-    }
-
-    #[test]
-    fn a_commit_index_never_travels_before_the_leaders_copy_is_durable() {
-        let (mut c, _shared) = committer();
-        let mut outbox = Outbox::default();
-        let (f, client) = (Id::from(1), Id::from(9));
-        let mut now = Vec::new();
-        c.save(&stored(6));
-        // Entry 6 counted by the leader but not yet on its disk: nothing that says so leaves.
-        outbox.send(&c, at(6), f, ae(6, 2, &[], 6), &mut now);
-        outbox.send(&c, at(6), client, answer(), &mut now);
-        assert!(now.is_empty());
-        // Answers about entries already durable leave while newer ones are written.
-        outbox.send(&c, at(5), client, answer(), &mut now);
-        assert_eq!(now, vec![(client, answer())]);
-    }
-
-    fn ae(prev: u64, prev_term: u64, terms: &[u64], commit: u64) -> Msg {
-        Msg::AppendEntries {
-            term: 2,
-            leader_id: Id::from(0),
-            prev_log_index: prev,
-            prev_log_term: prev_term,
-            entries: terms
-                .iter()
-                .map(|&term| Entry {
-                    term,
-                    command: Command::Noop,
-                })
-                .collect::<Vec<_>>(),
-            leader_commit: commit,
         }
     }
 
@@ -316,42 +128,90 @@ mod tests {
         }
     }
 
-    #[test]
-    fn contiguous_appends_to_one_follower_merge() {
-        let (a, b) = (Id::from(1), Id::from(2));
-        let out = merge_appends(
-            vec![
-                (a, ae(4, 1, &[2], 3)),
-                (b, ae(4, 1, &[2], 3)),
-                (a, ae(5, 2, &[2, 2], 4)),
-                (a, ae(7, 2, &[], 5)),
-            ]
-            .into_iter(),
-        );
-        assert_eq!(
-            out,
-            vec![(a, ae(4, 1, &[2, 2, 2], 5)), (b, ae(4, 1, &[2], 3))]
-        );
+    fn granted() -> Msg {
+        Msg::RequestVoteResponse {
+            term: 2,
+            vote_granted: true,
+        }
     }
 
     #[test]
-    fn a_gap_or_another_term_does_not_merge() {
-        let a = Id::from(1);
-        let burst = vec![(a, ae(4, 1, &[2], 3)), (a, ae(6, 2, &[2], 3))];
-        assert_eq!(merge_appends(burst.clone().into_iter()), burst);
-        let burst = vec![(a, ae(4, 1, &[2], 3)), (a, ae(5, 1, &[2], 3))];
-        assert_eq!(merge_appends(burst.clone().into_iter()), burst);
+    fn an_acknowledgement_waits_for_its_entries_to_be_durable() {
+        let (mut c, shared) = committer();
+        let mut outbox = Outbox::default();
+        let leader = Id::from(0);
+        c.save(&stored(6, None));
+        let mut now = Vec::new();
+        outbox.send(&c, ME, leader, ack(6), Durable::log_through(6), &mut now);
+        assert!(now.is_empty(), "sent before the fsync");
+        assert!(outbox.release(c.refresh()).is_empty());
+        shared.mark_synced(1);
+        assert_eq!(outbox.release(c.refresh()), vec![(leader, ack(6))]);
     }
 
     #[test]
-    fn merging_respects_the_batch_bound() {
-        let a = Id::from(1);
-        let full = vec![2; wire::MAX_APPEND_ENTRIES];
-        let burst = vec![
-            (a, ae(0, 0, &full, 0)),
-            (a, ae(full.len() as u64, 2, &[2], 0)),
-        ];
-        assert_eq!(merge_appends(burst.clone().into_iter()).len(), 2);
+    fn what_is_already_durable_or_needs_nothing_leaves_at_once() {
+        let (mut c, _shared) = committer();
+        let mut outbox = Outbox::default();
+        let leader = Id::from(0);
+        c.save(&stored(6, None));
+        let mut now = Vec::new();
+        // Entries 1..=5 were durable before entry 6 was queued.
+        outbox.send(&c, ME, leader, ack(5), Durable::log_through(5), &mut now);
+        outbox.send(&c, ME, leader, ack(0), Durable::NOTHING, &mut now);
+        assert_eq!(now, vec![(leader, ack(5)), (leader, ack(0))]);
+        assert_eq!(outbox.held(), 0);
+    }
+
+    #[test]
+    fn a_vote_waits_for_the_vote_to_be_durable_and_nothing_else_does() {
+        let (mut c, shared) = committer();
+        let mut outbox = Outbox::default();
+        let candidate = Id::from(1);
+        let voted = (2, Some(candidate));
+        c.save(&stored(5, Some(candidate)));
+        let mut now = Vec::new();
+        outbox.send(
+            &c,
+            voted,
+            candidate,
+            granted(),
+            Durable::TERM_VOTE,
+            &mut now,
+        );
+        // The log through 5 is durable already: this one does not wait for the vote.
+        outbox.send(
+            &c,
+            voted,
+            Id::from(0),
+            ack(5),
+            Durable::log_through(5),
+            &mut now,
+        );
+        assert_eq!(now, vec![(Id::from(0), ack(5))]);
+        assert!(outbox.release(c.refresh()).is_empty());
+        shared.mark_synced(1);
+        assert_eq!(outbox.release(c.refresh()), vec![(candidate, granted())]);
+    }
+
+    #[test]
+    fn a_truncation_in_flight_holds_what_rests_on_the_replaced_entries() {
+        let (mut c, shared) = committer();
+        let mut outbox = Outbox::default();
+        let leader = Id::from(0);
+        // Entries 4 and 5 replaced by one of term 2: only 1..=3 stay durable meanwhile.
+        let mut replaced = stored(3, None);
+        replaced.log.push(Entry {
+            term: 2,
+            command: Command::Noop,
+        });
+        c.save(&replaced);
+        let mut now = Vec::new();
+        outbox.send(&c, ME, leader, ack(3), Durable::log_through(3), &mut now);
+        outbox.send(&c, ME, leader, ack(4), Durable::log_through(4), &mut now);
+        assert_eq!(now, vec![(leader, ack(3))]);
+        shared.mark_synced(1);
+        assert_eq!(outbox.release(c.refresh()), vec![(leader, ack(4))]);
     }
 
     #[test]
