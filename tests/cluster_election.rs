@@ -21,7 +21,7 @@ fn a_leader_is_elected_and_the_term_stays_put_while_nothing_fails() {
         assert_eq!(s.role, expected, "node {i}: {s:?}");
     }
     // `status` prints one JSON object per node and line, with the promised fields.
-    let out = cluster.client(&["status"]);
+    let out = cluster.client(&["status", "--output", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = stdout(&out)
         .lines()

@@ -210,6 +210,54 @@ fn a_port_in_use_is_a_clear_error() {
     let out = wait_with_deadline(child);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("in use"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("raftright node 0:"),
+        "a banner before the error: {}",
+        stderr(&out)
+    );
+    // spawn too: the error, and no banner or usage hints before it.
+    let child = Command::new(BIN)
+        .args(["spawn", "--insecure", "--port"])
+        .arg(peers[0].port().to_string())
+        .arg("--data-dir")
+        .arg(dir.path().join("spawned"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_deadline(child);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("in use"), "{err}");
+    assert!(
+        !err.contains("Ctrl-C") && !err.contains("try:"),
+        "a banner before the error: {err}"
+    );
+}
+
+#[test]
+fn another_nodes_directory_is_refused_by_name_not_as_corrupt() {
+    let mut cluster = Cluster::start(3);
+    cluster.wait_for_leader(&cluster.all());
+    // Node 0's directory, free of its lock, and node 1's port, free.
+    cluster.kill(0);
+    cluster.kill(1);
+    let list = peers_arg(&cluster.peers);
+    let child = Command::new(BIN)
+        .args(["node", "--id", "1", "--peers", &list, "--cluster-key-file"])
+        .arg(cluster.key_file())
+        .arg("--data-dir")
+        .arg(cluster.data_dir(0))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_deadline(child);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("corrupt"), "{err}");
+    assert!(
+        err.contains(&format!("belongs to node {}", cluster.peers[0])),
+        "{err}"
+    );
 }
 
 #[test]
@@ -260,7 +308,7 @@ fn status_marks_a_node_that_does_not_answer() {
     let (leader, _) = cluster.wait_for_leader(&cluster.all());
     let down = (leader + 1) % 3;
     cluster.kill(down);
-    let out = cluster.client(&["status"]);
+    let out = cluster.client(&["status", "-w", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = stdout(&out)
         .lines()
@@ -270,6 +318,25 @@ fn status_marks_a_node_that_does_not_answer() {
     assert!(lines[down]["role"].is_null());
     assert_eq!(lines[leader]["answered"], true);
     assert_eq!(lines[leader]["role"], "Leader");
+    // The default is a table: a header, then one row per server, addresses as ip:port.
+    let out = cluster.client(&["status", "--timeout-ms", "300"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 4, "{table}");
+    assert!(rows[0].starts_with("ID  ADDRESS"), "{table}");
+    let leader_row: Vec<&str> = rows[1 + leader].split_whitespace().collect();
+    assert_eq!(leader_row[1], cluster.peers[leader].to_string(), "{table}");
+    assert_eq!(leader_row[2], "Leader", "{table}");
+    assert_eq!(leader_row[7], cluster.peers[leader].to_string(), "{table}");
+    assert!(
+        rows[1 + down].ends_with("(no answer within 300 ms)"),
+        "--timeout-ms is what status waits: {table}"
+    );
+    // A write says so, as etcdctl does.
+    let out = cluster.client(&["put", "k", "v"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "OK");
 }
 
 /// The README's quick start: `raftright spawn`, then `raftright client ... put` from the same

@@ -284,6 +284,58 @@ fn assert_no_debug_dump(dom: &str) {
     }
 }
 
+/// The properties sidebar agrees with the state's own verdict (the red "VIOLATED in this
+/// state: ..." line, or "all N always-properties hold in this state"): no property the state
+/// violates is listed as holding or unchecked, and none it satisfies as violated here.
+fn assert_sidebar_agrees(dom: &str, text: &str) {
+    let violated: Vec<&str> = match text.split_once("VIOLATED in this state: ") {
+        Some((_, rest)) => {
+            let line = rest.split(" examples reached here").next().unwrap_or(rest);
+            PROPERTY_NAMES
+                .iter()
+                .copied()
+                .filter(|p| line.contains(p))
+                .collect()
+        }
+        None => {
+            assert!(
+                text.contains("always-properties hold in this state"),
+                "{text}"
+            );
+            Vec::new()
+        }
+    };
+    let mut listed = 0;
+    for item in dom.split("<li class=\"property\"").skip(1) {
+        let item = visible_text(&format!("<li{}", item.split("</li>").next().unwrap_or("")));
+        listed += 1;
+        let Some(name) = PROPERTY_NAMES
+            .iter()
+            .find(|p| item.contains(&format!(" {p}: ")))
+        else {
+            continue;
+        };
+        if !item.contains(&format!("always {name}:")) {
+            continue;
+        }
+        if violated.contains(name) {
+            assert!(
+                item.ends_with("VIOLATED in this state") || item.ends_with("counterexample"),
+                "the state violates {name}, the sidebar says: {item}"
+            );
+        } else {
+            assert!(
+                !item.contains("VIOLATED"),
+                "the state satisfies {name}, the sidebar says: {item}"
+            );
+        }
+    }
+    assert!(
+        listed >= PROPERTY_NAMES.len(),
+        "no properties listed:\n{dom}"
+    );
+}
+
 #[test]
 fn explorer_shows_an_election_and_a_replication_step_in_a_browser() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -347,8 +399,12 @@ fn explorer_shows_an_election_and_a_replication_step_in_a_browser() {
             "S0 Follower | term 0 | voted - | commit 0 | log []",
             "C0 waiting for #1 (Put x=a) at S0",
             "S0 election timeout",
+            // "Run to completion" is not check's search, and the page says which command is.
+            "breadth-first and without server symmetry",
+            "raftright check models/clients.toml --clients 1 --max-term 2 --max-log 2",
         ],
     );
+    assert_sidebar_agrees(&dom, &text);
     assert_no_debug_dump(&dom);
 
     let dom = dump_dom(&chromium, &explorer.url(&election));
@@ -363,6 +419,12 @@ fn explorer_shows_an_election_and_a_replication_step_in_a_browser() {
             "3. S1 -> S0 Vote(term 1, granted): becomes leader in term 1",
             "examples reached here: a leader is elected",
         ],
+    );
+    assert_sidebar_agrees(&dom, &text);
+    assert!(
+        text.contains("sometimes a leader is elected: reached in this state")
+            || text.contains("sometimes a leader is elected: example"),
+        "the sidebar does not say that a leader is elected here:\n{text}"
     );
     assert_no_debug_dump(&dom);
 
@@ -478,6 +540,12 @@ fn a_mutant_counterexample_link_opens_the_failing_step() {
         "two leaders of term 1:\n{text}"
     );
     assert!(!text.contains("Cannot show this path"), "{text}");
+    assert_sidebar_agrees(&dom, &text);
+    assert!(
+        text.contains("always Election Safety: VIOLATED in this state")
+            || text.contains("always Election Safety: counterexample"),
+        "the sidebar does not say that Election Safety fails:\n{text}"
+    );
     assert_no_debug_dump(&dom);
     eprintln!(
         "mutant link browser test: {:.1}s",

@@ -53,6 +53,11 @@ let selected = [];
 let showing = 0;
 /// The selected state as Rust Debug output, shown only on request.
 let rawState = '';
+/// The selected state's own verdict, from its picture: the always-properties it violates and
+/// the sometimes-properties it reaches. The properties list agrees with it.
+let verdict = { violated: new Set(), reached: new Set() };
+/// The checker's last /.status answer.
+let lastStatus = null;
 
 async function show() {
     const ticket = ++showing;
@@ -106,6 +111,10 @@ function render(views, next) {
         rawState = view.state;
         $('debug').textContent = $('raw').open ? rawState : '';
     }
+    const mark = $('view').querySelector('.rr-verdict');
+    const names = (attr) => new Set(((mark && mark.getAttribute(attr)) || '').split('|').filter((n) => n));
+    verdict = { violated: names('data-violated'), reached: names('data-reached') };
+    renderProperties();
     renderPath(views, at);
     renderNext(next);
 }
@@ -201,36 +210,62 @@ function renderStatus(s) {
         return li;
     }));
     $('run').disabled = s.done || $('run').dataset.started === 'yes';
+    lastStatus = s;
+    renderProperties();
+}
+
+/// Each property: the checker's verdict once it has one; before that, what the selected state
+/// says of it (so that a state shown as violating a property is never "not checked yet").
+function renderProperties() {
+    const s = lastStatus;
+    if (!s) {
+        return;
+    }
+    const here = selected.join('/');
     $('properties').replaceChildren(...s.properties.map(([expectation, name, discovery]) => {
         const li = document.createElement('li');
         const mark = document.createElement('span');
         const always = expectation !== 'Sometimes';
-        let verdict;
+        let verdictText;
+        let link = discovery;
         if (discovery) {
             mark.textContent = always ? '\u2718' : '\u2714';
             mark.className = always ? 'bad' : 'ok';
-            verdict = always ? 'counterexample' : 'example';
+            verdictText = always ? 'counterexample' : 'example';
+        } else if (always && verdict.violated.has(name)) {
+            mark.textContent = '\u2718';
+            mark.className = 'bad';
+            verdictText = 'VIOLATED in this state';
+            link = here;
+        } else if (!always && verdict.reached.has(name)) {
+            mark.textContent = '\u2714';
+            mark.className = 'ok';
+            verdictText = 'reached in this state';
+            link = here;
         } else if (s.done) {
             mark.textContent = always ? '\u2714' : '\u2718';
             mark.className = always ? 'ok' : 'bad';
-            verdict = always ? 'holds' : 'never reached';
+            verdictText = always ? 'holds' : 'never reached';
         } else {
             mark.textContent = '\u2026';
             mark.className = 'dim';
-            verdict = 'not checked yet';
+            verdictText = always
+                ? 'holds in this state; not checked everywhere yet'
+                : 'not reached in this state; not checked everywhere yet';
         }
         const label = document.createElement('span');
         label.textContent = ` ${always ? 'always' : 'sometimes'} ${name}: `;
         li.append(mark, label);
-        if (discovery) {
+        if (link) {
             const a = document.createElement('a');
-            a.href = '#/steps/' + discovery;
-            a.textContent = verdict;
+            a.href = '#/steps/' + link;
+            a.textContent = verdictText;
             li.append(a);
         } else {
-            li.append(verdict);
+            li.append(verdictText);
         }
         li.className = 'property';
+        li.dataset.verdict = verdictText;
         return li;
     }));
 }

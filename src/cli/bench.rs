@@ -40,8 +40,10 @@ pub struct BenchArgs {
     /// Data directory of the started cluster (default: a temporary one, removed afterwards).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Bytes per key (decimal digits of a counter, so puts spread over many keys).
     #[arg(long, default_value_t = 8)]
     pub key_size: usize,
+    /// Bytes per value.
     #[arg(long, default_value_t = 16)]
     pub value_size: usize,
     /// With --peers: the cluster's key (default raftright-data/cluster.key). Without: the

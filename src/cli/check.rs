@@ -125,7 +125,8 @@ fn check_mutant(args: &CheckArgs, mutant: Mutant) -> Result<i32, CliError> {
         format!("{mutant} has no catching model yet; give a model file to check it on")
     })?;
     println!(
-        "mutant {} is caught by \"{}\" in {} (exhaustive)",
+        "mutant {} is caught by \"{}\" in {}: checking that model only, until the first \
+         violation",
         mutant.name(),
         catch.property,
         catch.model
@@ -211,6 +212,16 @@ fn check_one(args: &CheckArgs, model_args: &ModelArgs, loaded: NamedModel, opts:
         );
     }
     print_properties(&report, model_args);
+    if let Some(m) = report.model.cfg.mutant
+        && !report.exhaustive
+        && !report.violated().is_empty()
+    {
+        println!(
+            "the mutant {m} is caught: \"{}\" fails; the search stopped at this first \
+             violation (exit status {EXIT_PROPERTY_FAILED})",
+            report.violated().join("\", \"")
+        );
+    }
     let mut code = if report.passed() {
         EXIT_OK
     } else {
@@ -350,12 +361,21 @@ fn print_json(
 /// Prints each property with its outcome, and each counterexample as a story.
 fn print_properties(report: &Report, model_args: &ModelArgs) {
     println!("properties:");
+    // A search that stopped early (at a violation, or on --timeout) proves no "holds".
+    let (holds, never) = if report.exhaustive {
+        ("holds", "never reached")
+    } else {
+        (
+            "no violation found before the search stopped",
+            "not reached before the search stopped",
+        )
+    };
     for p in &report.properties {
         let (mark, outcome) = match p.outcome {
-            Outcome::Holds => ("ok  ", "holds"),
+            Outcome::Holds => ("ok  ", holds),
             Outcome::Violated => ("FAIL", "violated (counterexample below)"),
             Outcome::Reached => ("ok  ", "reached"),
-            Outcome::NotReached => ("FAIL", "never reached"),
+            Outcome::NotReached => ("FAIL", never),
         };
         let kind = format!("{:?}", p.expectation).to_lowercase();
         println!("  {mark} {kind:9} {:32} {outcome}", p.name);

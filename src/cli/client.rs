@@ -11,14 +11,21 @@ use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How long `put`, `get` and `delete` wait for a commit, and `status` for answers, unless
+/// `--timeout-ms` says otherwise.
+const OP_TIMEOUT_MS: u64 = 5000;
+const STATUS_TIMEOUT_MS: u64 = 1000;
+
 #[derive(clap::Args, Debug)]
 pub struct ClientArgs {
-    /// Every server's IPv4 host:port, comma-separated.
-    #[arg(long)]
-    pub peers: String,
-    /// Give up (non-zero exit) when the operation has not committed within this time.
-    #[arg(long, default_value_t = 5000, global = true)]
-    pub timeout_ms: u64,
+    /// Every server's IPv4 host:port, comma-separated (required; before or after the
+    /// subcommand).
+    #[arg(long, global = true)]
+    pub peers: Option<String>,
+    /// Give up (non-zero exit) when the operation has not committed within this time, or, for
+    /// status, stop waiting for servers that have not answered [default: 5000; status: 1000]
+    #[arg(long, global = true)]
+    pub timeout_ms: Option<u64>,
     /// Without --cluster-key-file or --insecure, the key is raftright-data/cluster.key.
     #[command(flatten)]
     pub key: KeyArgs,
@@ -28,23 +35,51 @@ pub struct ClientArgs {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum ClientOp {
-    /// Write KEY = VALUE; exits 0 once the write is committed.
+    /// Write KEY = VALUE; prints OK and exits 0 once the write is committed.
     Put {
+        /// The key to write.
         key: String,
+        /// Its new value.
         #[arg(allow_hyphen_values = true)]
         value: String,
     },
     /// Print the value of KEY (a linearizable read); nothing is printed for a missing key.
-    Get { key: String },
-    /// Remove KEY; exits 0 once the removal is committed.
-    Delete { key: String },
-    /// Print one JSON object per server and line: its role, term, indexes and leader.
-    Status,
+    Get {
+        /// The key to read.
+        key: String,
+    },
+    /// Remove KEY; prints OK and exits 0 once the removal is committed.
+    Delete {
+        /// The key to remove.
+        key: String,
+    },
+    /// Print every server's role, term, indexes and leader: a table, or one JSON object per
+    /// server and line with `--output json`.
+    Status {
+        /// table: aligned columns for people; json: one object per server and line, for
+        /// scripts.
+        #[arg(short = 'w', long, value_enum, default_value_t = StatusFormat::Table)]
+        output: StatusFormat,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFormat {
+    Table,
+    Json,
 }
 
 pub fn run(args: ClientArgs) -> Result<i32, super::CliError> {
-    let peers = wire::parse_peers(&args.peers)?;
-    let timeout = Duration::from_millis(args.timeout_ms);
+    let peers = args
+        .peers
+        .as_deref()
+        .ok_or("client needs --peers HOST:PORT,... (every server's address)")?;
+    let peers = wire::parse_peers(peers)?;
+    let default_ms = match args.op {
+        ClientOp::Status { .. } => STATUS_TIMEOUT_MS,
+        _ => OP_TIMEOUT_MS,
+    };
+    let timeout = Duration::from_millis(args.timeout_ms.unwrap_or(default_ms));
     let fallback = PathBuf::from(DEFAULT_DATA_DIR).join(KEY_FILE);
     let key = args
         .key
@@ -52,13 +87,16 @@ pub fn run(args: ClientArgs) -> Result<i32, super::CliError> {
     let mut client = Client::new(peers.clone(), key.auth.clone(), timeout)
         .map_err(|e| format!("cannot open a socket: {e}"))?;
     let done = match args.op {
-        ClientOp::Put { key, value } => client.put(&key, &value),
-        ClientOp::Delete { key } => client.delete(&key),
+        // Like etcdctl: a word on success, so that silence never has to mean it worked.
+        ClientOp::Put { key, value } => client.put(&key, &value).map(|()| println!("OK")),
+        ClientOp::Delete { key } => client.delete(&key).map(|()| println!("OK")),
         ClientOp::Get { key } => client.get(&key).map(|value| match value {
             Some(value) => println!("{value}"),
             None => eprintln!("(no value for {key})"),
         }),
-        ClientOp::Status => return status(&mut client, &peers, timeout, &key),
+        ClientOp::Status { output } => {
+            return status(&mut client, &peers, timeout, &key, output);
+        }
     };
     match done {
         Err(e @ ClientError::Timeout { .. }) => Err(format!("{e} ({})", key.silence_hint()).into()),
@@ -74,13 +112,19 @@ fn status(
     peers: &[SocketAddrV4],
     timeout: Duration,
     key: &super::Chosen,
+    output: StatusFormat,
 ) -> Result<i32, super::CliError> {
-    let wait = timeout.min(Duration::from_secs(1));
+    let wait = timeout;
     let answers = client
         .status(wait)
         .map_err(|e| format!("network error: {e}"))?;
-    for (id, (addr, answer)) in peers.iter().zip(&answers).enumerate() {
-        println!("{}", status_line(id, *addr, answer.as_ref(), wait));
+    match output {
+        StatusFormat::Json => {
+            for (id, (addr, answer)) in peers.iter().zip(&answers).enumerate() {
+                println!("{}", status_line(id, *addr, answer.as_ref(), wait));
+            }
+        }
+        StatusFormat::Table => print!("{}", status_table(peers, &answers, wait)),
     }
     if answers.iter().all(Option::is_none) {
         let why = match client.take_rejected() {
@@ -134,4 +178,64 @@ fn status_line(
         }),
     };
     line.to_string()
+}
+
+/// Every server's status as aligned columns, one row per server; a server that did not answer
+/// says so in place of its fields.
+fn status_table(peers: &[SocketAddrV4], answers: &[Option<NodeStatus>], wait: Duration) -> String {
+    let addr = |id: Option<stateright::actor::Id>| {
+        id.map_or("-".to_string(), |a| SocketAddrV4::from(a).to_string())
+    };
+    let mut rows = vec![
+        [
+            "ID",
+            "ADDRESS",
+            "ROLE",
+            "TERM",
+            "VOTED FOR",
+            "COMMIT",
+            "LAST LOG",
+            "LEADER",
+            "DROPS",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for (id, (peer, answer)) in peers.iter().zip(answers).enumerate() {
+        let mut row = vec![id.to_string(), peer.to_string()];
+        match answer {
+            Some(NodeStatus { status: s, drops }) => row.extend([
+                s.role.clone(),
+                s.term.to_string(),
+                addr(s.voted_for),
+                s.commit_index.to_string(),
+                format!("{}:{}", s.last_log_index, s.last_log_term),
+                addr(s.leader),
+                (drops.junk + drops.oversized + drops.unknown_sender + drops.bad_mac).to_string(),
+            ]),
+            None => row.push(format!("(no answer within {} ms)", wait.as_millis())),
+        }
+        rows.push(row);
+    }
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &w)| format!("{cell:w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

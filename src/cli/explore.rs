@@ -29,7 +29,8 @@ pub struct ExploreArgs {
 }
 
 /// The page: our index, script and style. The knockout library stateright's own page needs
-/// is not used; stateright keeps serving its copy.
+/// is not used; stateright keeps serving its copy. The index's `CHECK_COMMAND` becomes the
+/// `raftright check` command for the model being explored.
 const UI: [(&str, &str); 3] = [
     ("index.htm", include_str!("../../ui/index.htm")),
     ("app.js", include_str!("../../ui/app.js")),
@@ -49,7 +50,9 @@ pub fn run(args: ExploreArgs) -> Result<i32, super::CliError> {
         std::net::TcpListener::bind(&args.addr)
             .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?,
     );
-    match install_ui() {
+    let check = check_command(&args.model);
+    let page = UI.map(|(name, text)| (name, text.replace("CHECK_COMMAND", &html_escape(&check))));
+    match install_ui(&page) {
         Ok(dir) => std::env::set_current_dir(&dir)
             .map_err(|e| format!("cannot enter {}: {e}", dir.display()))?,
         Err(e) => eprintln!("warning: {e}; serving stateright's plain Explorer page instead"),
@@ -57,8 +60,9 @@ pub fn run(args: ExploreArgs) -> Result<i32, super::CliError> {
     println!("explore: {} (Ctrl-C to stop)", base_url(&args.addr));
     println!(
         "  pick actions under \"Next actions\": e.g. \"S0 election timeout\", then deliver its \
-         RequestVote and the Vote back; \"Run the checker to completion\" looks for \
-         counterexamples"
+         RequestVote and the Vote back. \"Run the checker to completion\" runs stateright's \
+         breadth-first checker without server symmetry (several times the states, far slower); \
+         check's strategy on the same model: {check}"
     );
     let model = RaftModel::new(cfg);
     // Blocks for as long as the server runs.
@@ -93,6 +97,22 @@ pub fn print_counterexample_link(
         "           (start the Explorer first: raftright explore {})",
         command_line(options)
     );
+}
+
+/// The `raftright check` command for the model that `options` load (without a file, that is
+/// models/clients.toml's settings).
+pub fn check_command(options: &ModelArgs) -> String {
+    let mut options = options.clone();
+    options
+        .file
+        .get_or_insert_with(|| "models/clients.toml".into());
+    format!("raftright check {}", command_line(&options))
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// `options` as command-line arguments that load the same model.
@@ -161,9 +181,9 @@ fn quote(word: &str) -> String {
 /// Writes the page to `<temp>/raftright-explorer-<checksum>/ui/` and returns the directory
 /// above `ui/`. Files are written under a temporary name and renamed, so that two Explorers
 /// starting at once never serve a half-written file.
-fn install_ui() -> Result<PathBuf, String> {
+fn install_ui(files: &[(&str, String)]) -> Result<PathBuf, String> {
     let mut crc = crc32fast::Hasher::new();
-    for (name, text) in UI {
+    for (name, text) in files {
         crc.update(name.as_bytes());
         crc.update(text.as_bytes());
     }
@@ -172,9 +192,9 @@ fn install_ui() -> Result<PathBuf, String> {
     let fail =
         |e: std::io::Error| format!("cannot write the Explorer page to {}: {e}", ui.display());
     std::fs::create_dir_all(&ui).map_err(fail)?;
-    for (name, text) in UI {
+    for (name, text) in files {
         let target = ui.join(name);
-        if std::fs::read_to_string(&target).is_ok_and(|t| t == text) {
+        if std::fs::read_to_string(&target).is_ok_and(|t| t == *text) {
             continue;
         }
         let partial = ui.join(format!(".{name}.{}", std::process::id()));
@@ -202,6 +222,23 @@ mod tests {
         assert_eq!(
             command_line(&args),
             "'models/my model.toml' --clients 0 --max-term 1 --mutant forget-vote-on-restart"
+        );
+    }
+
+    #[test]
+    fn the_check_command_names_the_explored_model() {
+        assert_eq!(
+            check_command(&ModelArgs::default()),
+            "raftright check models/clients.toml"
+        );
+        let args = ModelArgs {
+            file: Some("models/figure8.toml".into()),
+            mutant: Some(Mutant::CommitOldTerm),
+            ..ModelArgs::default()
+        };
+        assert_eq!(
+            check_command(&args),
+            "raftright check models/figure8.toml --mutant commit-old-term"
         );
     }
 

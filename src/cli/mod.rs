@@ -106,12 +106,17 @@ impl Chosen {
 }
 
 /// Model options shared by `check` and `explore`: a `models/NAME.toml` file, then overrides.
+/// Each flag sets one key of the file's `[model]` table ([`MODEL_KEYS`]).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ModelArgs {
-    /// A model file (e.g. models/default.toml); flags below override its values.
+    /// A model file such as models/elections.toml (its format: `raftright check --help`); the
+    /// flags below override its values. Without one, `check` runs its default suite and the
+    /// others use models/clients.toml's settings.
     pub file: Option<PathBuf>,
+    /// Servers in the cluster.
     #[arg(long)]
     pub servers: Option<usize>,
+    /// Clients, each running its operations one after another.
     #[arg(long)]
     pub clients: Option<usize>,
     /// Operations per client (Put and Get alternate).
@@ -135,8 +140,10 @@ pub struct ModelArgs {
     /// Whether the leader's periodic heartbeat fires (true/false).
     #[arg(long)]
     pub heartbeats: Option<bool>,
+    /// Bound: no server's term goes past this.
     #[arg(long)]
     pub max_term: Option<u64>,
+    /// Bound: no server's log grows past this many entries.
     #[arg(long)]
     pub max_log: Option<usize>,
     /// Entries per AppendEntries.
@@ -154,6 +161,151 @@ pub struct ModelArgs {
     /// Run a deliberately broken variant (see --list-mutants).
     #[arg(long, value_parser = parse_mutant)]
     pub mutant: Option<Mutant>,
+}
+
+/// Every key of a model file's `[model]` table: the flag that overrides it (if any) and what
+/// it means. `check --help` and the README's table are made from this, with the defaults, so
+/// neither can drift from the file format (a test compares it with what `ModelCfg` parses).
+pub const MODEL_KEYS: [(&str, Option<&str>, &str); 16] = [
+    ("servers", Some("--servers"), "servers in the cluster"),
+    (
+        "clients",
+        Some("--clients"),
+        "clients, each running its operations one after another",
+    ),
+    (
+        "ops_per_client",
+        Some("--ops"),
+        "operations per client: Put and Get alternate, starting with a Put",
+    ),
+    (
+        "client_retries",
+        Some("--retries"),
+        "re-sends per operation (after a \"not leader\" hint, or after waiting, to any server)",
+    ),
+    (
+        "network",
+        Some("--network"),
+        "\"ordered\", \"unordered_nonduplicating\" or \"unordered_duplicating\"",
+    ),
+    (
+        "lossy",
+        Some("--lossy"),
+        "messages may be lost (explicit drops)",
+    ),
+    (
+        "max_crashes",
+        Some("--crashes"),
+        "servers down at once at most (a crash, then a restart from saved state)",
+    ),
+    (
+        "max_crash_events",
+        Some("--crash-events"),
+        "crashes in one run at most",
+    ),
+    (
+        "heartbeats",
+        Some("--heartbeats"),
+        "the leader's periodic heartbeat fires",
+    ),
+    (
+        "max_term",
+        Some("--max-term"),
+        "bound: no term goes past this",
+    ),
+    (
+        "max_log_len",
+        Some("--max-log"),
+        "bound: no log grows past this many entries",
+    ),
+    (
+        "max_append_entries",
+        Some("--max-append"),
+        "entries per AppendEntries",
+    ),
+    (
+        "max_in_flight",
+        Some("--max-in-flight"),
+        "bound: messages between servers in flight at once (0: none)",
+    ),
+    (
+        "max_per_link",
+        Some("--max-per-link"),
+        "bound: messages in flight on one link (0: none)",
+    ),
+    (
+        "max_copies",
+        None,
+        "non-duplicating network: copies of one identical message it holds at most",
+    ),
+    (
+        "duplicate_once",
+        Some("--duplicate-once"),
+        "non-duplicating network: every message may be delivered twice",
+    ),
+];
+
+/// Each `[model]` key's default (the value of `ModelCfg::default()`, which is
+/// models/clients.toml's settings), as TOML would spell it.
+fn model_key_defaults() -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(ModelCfg::default()) {
+        Ok(serde_json::Value::Object(map)) => map,
+        other => unreachable!("ModelCfg serialises to a map, not {other:?}"),
+    }
+}
+
+/// The rows of the model-file table: key, flag, default, meaning.
+fn model_key_rows() -> Vec<[String; 4]> {
+    let defaults = model_key_defaults();
+    MODEL_KEYS
+        .iter()
+        .map(|(key, flag, meaning)| {
+            [
+                key.to_string(),
+                flag.unwrap_or("-").to_string(),
+                defaults.get(*key).map_or("-".into(), ToString::to_string),
+                meaning.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// The model file format, for `check --help`.
+pub fn model_file_help() -> String {
+    let rows = model_key_rows();
+    let width = |c: usize| rows.iter().map(|r| r[c].len()).max().unwrap_or(0);
+    let (k, f, d) = (width(0), width(1), width(2));
+    let mut out = format!(
+        "Model files (TOML; models/*.toml are examples):\n  \
+         description = \"...\"   printed with the report\n  \
+         [expected]            dfs = N, bfs = N: the unique states an exhaustive check must \
+         find (exit status 3 otherwise)\n  \
+         [model]               the configuration; every key is optional, and a flag \
+         overrides it:\n\n    {:k$}  {:f$}  {:d$}  meaning\n",
+        "key", "flag", "default"
+    );
+    for [key, flag, default, meaning] in rows {
+        out.push_str(&format!(
+            "    {key:k$}  {flag:f$}  {default:d$}  {meaning}\n"
+        ));
+    }
+    out
+}
+
+/// The model file format as the README's Markdown table (a test keeps the README in step, and
+/// prints the table when it is not).
+#[cfg(test)]
+fn model_file_markdown() -> String {
+    let mut out = "| `[model]` key | flag | default | meaning |\n|---|---|---|---|\n".to_string();
+    for [key, flag, default, meaning] in model_key_rows() {
+        let flag = if flag == "-" {
+            flag
+        } else {
+            format!("`{flag}`")
+        };
+        out.push_str(&format!("| `{key}` | {flag} | `{default}` | {meaning} |\n"));
+    }
+    out
 }
 
 fn parse_network(s: &str) -> Result<NetworkKind, String> {
@@ -230,7 +382,7 @@ impl ModelArgs {
         let loaded = match &self.file {
             Some(path) => file::load(path)?,
             None => NamedModel {
-                name: "built-in defaults".to_string(),
+                name: "built-in defaults (models/clients.toml's settings)".to_string(),
                 description: String::new(),
                 cfg: ModelCfg::default(),
                 expected: Expected::default(),
@@ -275,5 +427,74 @@ impl ModelArgs {
             return Err("at most 26 actors".into());
         }
         Ok(loaded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::collections::BTreeSet;
+
+    #[derive(Parser)]
+    struct JustModelArgs {
+        #[command(flatten)]
+        model: ModelArgs,
+    }
+
+    #[test]
+    fn the_documented_keys_are_exactly_those_a_model_file_parses() {
+        let parsed: BTreeSet<String> = model_key_defaults().keys().cloned().collect();
+        let documented: BTreeSet<String> = MODEL_KEYS.iter().map(|k| k.0.to_string()).collect();
+        assert_eq!(documented, parsed);
+        for (key, value) in model_key_defaults() {
+            let text = format!("[model]\n{key} = {value}\n");
+            file::parse("test", &text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
+    }
+
+    #[test]
+    fn each_flag_sets_the_key_it_is_documented_with() {
+        let defaults = model_key_defaults();
+        for (key, flag, _) in MODEL_KEYS {
+            let Some(flag) = flag else { continue };
+            let other = match &defaults[key] {
+                serde_json::Value::Bool(b) => (!b).to_string(),
+                serde_json::Value::Number(n) => (n.as_u64().unwrap() + 1).to_string(),
+                serde_json::Value::String(s) if s == "ordered" => "unordered_duplicating".into(),
+                serde_json::Value::String(_) => "ordered".into(),
+                v => panic!("{key} = {v}"),
+            };
+            let args = JustModelArgs::try_parse_from(["test", flag, other.as_str()])
+                .unwrap_or_else(|e| panic!("{flag}: {e}"))
+                .model;
+            let loaded = args
+                .load()
+                .unwrap_or_else(|e| panic!("{flag} {other}: {e}"));
+            let set = serde_json::to_value(&loaded.cfg).unwrap();
+            assert_eq!(
+                set[key].to_string().trim_matches('"'),
+                other,
+                "{flag} {other} did not set {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_built_in_defaults_are_models_clients_toml() {
+        assert_eq!(
+            file::shipped("models/clients.toml").unwrap().cfg,
+            ModelCfg::default()
+        );
+    }
+
+    #[test]
+    fn the_readme_shows_the_model_file_table() {
+        let readme = include_str!("../../README.md");
+        let table = model_file_markdown();
+        assert!(
+            readme.contains(&table),
+            "README.md's model file table differs from the code; it should read:\n{table}"
+        );
     }
 }

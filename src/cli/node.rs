@@ -1,10 +1,14 @@
 //! `raftright node`: run one server of a cluster over UDP.
+//!
+//! Once it serves, a node writes its process id to `DATA_DIR/raftright.pid`, so that a script
+//! can find the process of the server that `client status` names (the store's lock keeps a
+//! second process off the directory, so the file names the one that holds it).
 
 use raftright::raft::Mutant;
 use raftright::runtime::commit::PowerLoss;
 use raftright::runtime::node::{self, NodeConfig};
 use raftright::runtime::wire;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -58,14 +62,30 @@ pub fn run(args: NodeArgs) -> Result<i32, super::CliError> {
         mutant: args.test_mutant,
     };
     cfg.validate()?;
-    eprintln!(
-        "raftright node {}: {} of {} servers, data in {}, {}",
+    let banner = format!(
+        "raftright node {}: {} of {} servers, data in {}, {}, pid {}",
         cfg.index,
         cfg.addr(),
         cfg.peers.len(),
         cfg.data_dir.display(),
-        key.describe()
+        key.describe(),
+        std::process::id()
     );
-    node::run(&[cfg])?;
+    let data_dir = cfg.data_dir.clone();
+    node::run(&[cfg], || {
+        write_pid_file(&data_dir);
+        eprintln!("{banner}");
+    })?;
     Ok(0)
+}
+
+/// The file in a data directory that names the process serving it.
+pub const PID_FILE: &str = "raftright.pid";
+
+/// Writes this process's id to `DIR/raftright.pid`; failing to is worth a warning, not a stop.
+pub fn write_pid_file(data_dir: &Path) {
+    let path = data_dir.join(PID_FILE);
+    if let Err(e) = std::fs::write(&path, format!("{}\n", std::process::id())) {
+        eprintln!("warning: cannot write {}: {e}", path.display());
+    }
 }

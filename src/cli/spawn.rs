@@ -22,8 +22,10 @@ pub struct SpawnArgs {
     /// DIR/cluster.key (made if missing, unless --cluster-key-file or --insecure is given).
     #[arg(long, default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+    /// Election timeouts are drawn at random between this and twice this.
     #[arg(long, default_value_t = 300)]
     pub election_timeout_ms: u64,
+    /// How often a leader sends AppendEntries when idle.
     #[arg(long, default_value_t = 100)]
     pub heartbeat_ms: u64,
     #[command(flatten)]
@@ -88,14 +90,20 @@ pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    eprintln!(
-        "raftright: {} servers on {list}, data in {}; Ctrl-C stops them.\n{key_note}\n\
+    let banner = format!(
+        "raftright: {} servers on {list}, data in {}, pid {}; Ctrl-C stops them.\n{key_note}\n\
          try: raftright client --peers {list}{key_flag} put greeting hello\n     \
          raftright client --peers {list}{key_flag} get greeting\n     \
          raftright client --peers {list}{key_flag} status",
         args.servers,
-        args.data_dir.display()
+        args.data_dir.display(),
+        std::process::id()
     );
-    node::run(&cfgs)?;
+    node::run(&cfgs, || {
+        for cfg in &cfgs {
+            super::node::write_pid_file(&cfg.data_dir);
+        }
+        eprintln!("{banner}");
+    })?;
     Ok(0)
 }

@@ -82,6 +82,13 @@ fn properties(model: &RaftModel, st: &State, c: &mut Canvas) {
             Expectation::Sometimes => {}
         }
     }
+    // The same verdict for the page's properties list, which must agree with it.
+    let _ = writeln!(
+        c.body,
+        "<g class='rr-verdict' data-violated='{}' data-reached='{}'></g>",
+        esc(&broken.join("|")),
+        esc(&reached.join("|"))
+    );
     if broken.is_empty() {
         c.text(
             MARGIN,
@@ -475,6 +482,7 @@ mod tests {
         assert!(svg.contains("C0 waiting for #1 (Put x=a) at S0"));
         assert!(svg.contains("C0 -&gt; S0 Request(#1 Put x=a)"));
         assert!(svg.contains("all 11 always-properties hold"));
+        assert!(svg.contains("<g class='rr-verdict' data-violated='' data-reached="));
         assert!(!svg.contains("Envelope") && !svg.contains("ActorModelState"));
     }
 

@@ -39,7 +39,7 @@ fn result(r: &OpResult) -> String {
 pub fn entry(index: u64, e: &Entry) -> String {
     match &e.command {
         Command::Noop => format!("{index}:{}:noop", e.term),
-        Command::Client { op: o, .. } => format!("{index}:{}:{}", e.term, op(o).replace(' ', "")),
+        Command::Client { op: o, .. } => format!("{index}:{}:{}", e.term, op(o)),
     }
 }
 
@@ -49,7 +49,7 @@ pub fn log(l: &Log) -> String {
         .enumerate()
         .map(|(i, e)| entry(i as u64 + 1, e))
         .collect();
-    format!("[{}]", items.join(" "))
+    format!("[{}]", items.join(", "))
 }
 
 fn plural(n: usize, what: &str) -> String {

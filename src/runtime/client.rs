@@ -150,6 +150,10 @@ impl Client {
         let mut attempts = 0;
         let mut last = "no server answered".to_string();
         let mut refusals = 0;
+        // Servers that let an attempt of this operation time out. A hint naming one of them is
+        // most likely stale (followers keep naming a dead leader until they elect another), so
+        // it is not followed: the client moves on round the servers instead.
+        let mut silent = vec![false; n];
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -173,7 +177,7 @@ impl Client {
                     };
                     let hinted = hint.and_then(|h| self.peers.iter().position(|&p| p == h));
                     self.target = match hinted {
-                        Some(i) if i != self.target => i,
+                        Some(i) if i != self.target && !silent[i] => i,
                         _ => (self.target + 1) % n,
                     };
                     refusals += 1;
@@ -193,6 +197,7 @@ impl Client {
                         ),
                         (Ok(_), None) => format!("{to} did not answer"),
                     };
+                    silent[self.target] = true;
                     self.target = (self.target + 1) % n;
                     refusals = 0;
                 }
@@ -297,4 +302,67 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stateright::actor::Id;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A fake server on loopback: counts the client requests it receives and answers each
+    /// with `reply` (or never, for `None`).
+    fn fake_server(reply: Option<Reply>) -> (SocketAddrV4, Arc<AtomicUsize>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let SocketAddr::V4(addr) = socket.local_addr().unwrap() else {
+            unreachable!()
+        };
+        let received = Arc::new(AtomicUsize::new(0));
+        let count = received.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0; 65_536];
+            while let Ok((len, from)) = socket.recv_from(&mut buf) {
+                let Ok(Msg::ClientRequest { seq, .. }) = wire::decode(&buf[..len]) else {
+                    continue;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                if let Some(reply) = &reply {
+                    let answer = Msg::ClientResponse {
+                        seq,
+                        reply: reply.clone(),
+                    };
+                    let _ = socket.send_to(&wire::encode(&answer).unwrap(), from);
+                }
+            }
+        });
+        (addr, received)
+    }
+
+    #[test]
+    fn a_hint_to_a_server_that_was_silent_in_this_operation_is_not_followed() {
+        // Server 0 is a dead old leader; server 1 still names it; server 2 leads now.
+        let (dead, dead_got) = fake_server(None);
+        let (stale, _) = fake_server(Some(Reply::NotLeader {
+            leader_hint: Some(Id::from(dead)),
+        }));
+        let (leader, leader_got) = fake_server(Some(Reply::Ok {
+            result: OpResult::Done,
+        }));
+        let mut client = Client::new(
+            vec![dead, stale, leader],
+            Auth::Insecure,
+            Duration::from_secs(3),
+        )
+        .unwrap()
+        .with_attempt_timeout(Duration::from_millis(200));
+        client.target = 0;
+        client.put("k", "v").expect("the put reaches the leader");
+        assert_eq!(leader_got.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            dead_got.load(Ordering::SeqCst),
+            1,
+            "the stale hint led the client back to the silent server"
+        );
+    }
 }

@@ -224,8 +224,10 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
     Ok((node, shared))
 }
 
-/// Runs the given servers in this process until a signal stops it.
-pub fn run(cfgs: &[NodeConfig]) -> Result<(), NodeError> {
+/// Runs the given servers in this process until a signal stops it. `ready` runs once every
+/// server's port and store have been checked, just before they start serving (so that a
+/// banner never precedes an error such as a port in use).
+pub fn run(cfgs: &[NodeConfig], ready: impl FnOnce()) -> Result<(), NodeError> {
     let mut actors = Vec::new();
     let mut shared = Vec::new();
     for cfg in cfgs {
@@ -243,6 +245,7 @@ pub fn run(cfgs: &[NodeConfig]) -> Result<(), NodeError> {
         what: "install the signal handler",
         source: std::io::Error::other(e),
     })?;
+    ready();
     stateright::actor::spawn(
         |datagram: &Datagram| Ok(datagram.0.clone()),
         |bytes| Ok(Datagram(bytes.to_vec())),
