@@ -33,8 +33,8 @@ fn the_heartbeat_resends_what_is_unacknowledged() {
     assert_eq!(
         effects,
         vec![
-            send(1, resend.clone()),
-            send(2, resend),
+            send_append(1, resend.clone()),
+            send_append(2, resend),
             Effect::SetTimer(Timer::Heartbeat)
         ]
     );
@@ -52,7 +52,11 @@ fn a_command_is_answered_only_once_applied() {
     let replicate = append(1, 0, (1, 1), vec![put(1, 1, "x", "a")], 1);
     assert_eq!(
         effects,
-        vec![Effect::Save, send(1, replicate.clone()), send(2, replicate)]
+        vec![
+            Effect::Save,
+            send_append(1, replicate.clone()),
+            send_append(2, replicate)
+        ]
     );
     assert_eq!(s0.commit_index, 1, "one copy is no majority");
 
@@ -80,7 +84,10 @@ fn a_rejection_moves_next_index_back_and_retries() {
     let effects = deliver(&cfg, 0, &mut s0, 1, reject(3, Some(hint)));
     assert_eq!(
         effects,
-        vec![send(1, append(3, 0, (2, 1), vec![noop(3), noop(3)], 0))]
+        vec![send_append(
+            1,
+            append(3, 0, (2, 1), vec![noop(3), noop(3)], 0)
+        )]
     );
     assert_eq!(s0.log(), &log(&[1, 1, 3, 3]));
     assert_eq!(s0.progress.get(id(1)), Some(at(5, 0)), "pipelined again");
@@ -92,7 +99,7 @@ fn a_rejection_moves_next_index_back_and_retries() {
     };
     let effects = deliver(&cfg, 0, &mut s0, 2, reject(3, Some(short)));
     let from_2 = append(3, 0, (1, 1), vec![noop(1), noop(3), noop(3)], 0);
-    assert_eq!(effects, vec![send(2, from_2)]);
+    assert_eq!(effects, vec![send_append(2, from_2)]);
 }
 
 /// Leaders, 4, and §5.4.2 (Figure 8): an entry of an earlier term is never committed by
