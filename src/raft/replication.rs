@@ -56,7 +56,7 @@ impl Step<'_, '_> {
             after.on_sent(last_sent);
             self.st_mut().progress.set(peer, after);
         }
-        self.send(peer, msg);
+        self.send_when(peer, msg, rules::append_needs(prev_log_index));
     }
 
     /// AppendEntries RPC, receiver implementation (Figure 2; §5.3). The term is already

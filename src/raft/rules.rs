@@ -73,6 +73,15 @@ pub fn own_match(cfg: &Config, log_synced: Index, last_index: Index) -> Index {
     log_synced
 }
 
+/// Pacing, not safety: a leader's AppendEntries leaves once the leader's own log through its
+/// `prevLogIndex` is durable. The entries appended while one fsync runs then leave together
+/// after it (the runtime merges them into full AppendEntries), and no follower gets more than
+/// one fsync ahead of the leader's disk. Safety rests on the followers' own acknowledgements,
+/// so no property can miss this rule and it has no mutant.
+pub fn append_needs(prev_log_index: Index) -> Durable {
+    Durable::log_through(prev_log_index)
+}
+
 // ---- RequestVote receiver ----------------------------------------------------------------
 
 /// RequestVote receiver, step 1: a request of an earlier term is refused, in the current term.

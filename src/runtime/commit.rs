@@ -161,6 +161,7 @@ pub struct Committer {
     synced_len: Index,
     synced_term: Term,
     synced_vote: Option<Id>,
+    synced_seq: u64,
 }
 
 impl Committer {
@@ -174,6 +175,7 @@ impl Committer {
             synced_len: recovered.log.last_index(),
             synced_term: recovered.current_term,
             synced_vote: recovered.voted_for,
+            synced_seq: 0,
         }
     }
 
@@ -202,6 +204,11 @@ impl Committer {
         self.last_seq
     }
 
+    /// The sequence number durable as of the last [`Committer::refresh`].
+    pub fn synced_seq(&self) -> u64 {
+        self.synced_seq
+    }
+
     /// Catches up with the syncer; returns the sequence number now durable.
     pub fn refresh(&mut self) -> u64 {
         let synced = self.shared.synced.load(Ordering::Acquire);
@@ -214,6 +221,7 @@ impl Committer {
             self.synced_vote = p.vote;
             self.pending.pop_front();
         }
+        self.synced_seq = synced;
         synced
     }
 

@@ -266,8 +266,8 @@ pub fn run(cfgs: &[NodeConfig], ready: impl FnOnce()) -> Result<(), NodeError> {
 impl Runtime {
     /// Sends every held message whose records are now durable.
     fn release(&mut self, node: &Node, o: &mut Out<Node>) {
-        let synced = self.committer.refresh();
-        for (to, msg) in self.outbox.release(synced) {
+        self.committer.refresh();
+        for (to, msg) in self.outbox.release(&self.committer) {
             self.send(node, o, to, &msg);
         }
     }

@@ -4,20 +4,35 @@
 //! until the records queued up to the step that produced it are durable (they hold the state
 //! the condition names), then leaves in order.
 //!
-//! One thing it does that the model's network does too: of the successful
-//! AppendEntriesResponses to one leader in one term released together, only the highest
-//! `match_index` leaves. A leader takes the maximum, so the others change nothing; dropping
-//! them is what a lossy network may do anyway.
+//! Two things it does to a batch released together, each what the model's network may do too:
+//! - **Merged AppendEntries.** AppendEntries to one follower that continue one another (the
+//!   second's `prev_log_index`/`prev_log_term` is the first's last entry) are sent as one, up
+//!   to [`wire::MAX_APPEND_ENTRIES`] entries. The follower ends in exactly the state the two
+//!   delivered back to back would leave; only the first answer is missing, as if lost.
+//! - **Coalesced acknowledgements.** Of the successful AppendEntriesResponses to one leader in
+//!   one term, only the highest `match_index` leaves: a leader takes the maximum, so the others
+//!   change nothing (dropping them is what a lossy network may do anyway).
 
 use super::commit::Committer;
+use super::wire;
 use crate::raft::{Durable, Msg, Term};
 use stateright::actor::Id;
 use std::collections::VecDeque;
 
 #[derive(Default)]
 pub struct Outbox {
-    /// (sequence number that must be durable, destination, message), in production order.
-    held: VecDeque<(u64, Id, Msg)>,
+    /// Messages waiting for the disk, in production order.
+    held: VecDeque<Held>,
+}
+
+struct Held {
+    /// The last record queued by the step that produced the message: once it is durable, so
+    /// is everything the condition names, as of that step.
+    seq: u64,
+    needs: Durable,
+    term_vote: (Term, Option<Id>),
+    to: Id,
+    msg: Msg,
 }
 
 impl Outbox {
@@ -35,28 +50,86 @@ impl Outbox {
         if committer.is_durable(needs, term_vote) {
             out.push((to, msg));
         } else {
-            self.held.push_back((committer.last_seq(), to, msg));
+            let seq = committer.last_seq();
+            self.held.push_back(Held {
+                seq,
+                needs,
+                term_vote,
+                to,
+                msg,
+            });
         }
     }
 
-    /// The held messages whose records are durable once `synced` is.
-    pub fn release(&mut self, synced: u64) -> Vec<(Id, Msg)> {
-        let ready = self
-            .held
-            .iter()
-            .take_while(|(needs, ..)| *needs <= synced)
-            .count();
-        if ready == 0 {
+    /// The held messages whose conditions are now durable (`committer` just refreshed), in
+    /// the order they were produced.
+    pub fn release(&mut self, committer: &Committer) -> Vec<(Id, Msg)> {
+        let synced = committer.synced_seq();
+        let ready = |h: &Held| h.seq <= synced || committer.is_durable(h.needs, h.term_vote);
+        if !self.held.iter().any(ready) {
             return Vec::new();
         }
-        let burst = self.held.drain(..ready).map(|(_, to, msg)| (to, msg));
-        coalesce_acks(burst.collect())
+        let (go, wait): (VecDeque<Held>, VecDeque<Held>) =
+            std::mem::take(&mut self.held).into_iter().partition(ready);
+        self.held = wait;
+        coalesce_acks(merge_appends(go.into_iter().map(|h| (h.to, h.msg))))
     }
 
     /// Messages waiting for the disk.
     pub fn held(&self) -> usize {
         self.held.len()
     }
+}
+
+/// Folds each AppendEntries into the previous message to the same destination when that one
+/// is an AppendEntries it continues.
+fn merge_appends(burst: impl Iterator<Item = (Id, Msg)>) -> Vec<(Id, Msg)> {
+    let mut kept: Vec<(Id, Msg)> = Vec::new();
+    for (to, msg) in burst {
+        let last = kept.iter_mut().rev().find(|(dst, _)| *dst == to);
+        if let Some((_, prev)) = last
+            && try_merge(prev, &msg)
+        {
+            continue;
+        }
+        kept.push((to, msg));
+    }
+    kept
+}
+
+/// Appends `next` to `prev` if both are AppendEntries of one leader and term, `next` starts
+/// where `prev` ends, and the result stays within the batch bound.
+fn try_merge(prev: &mut Msg, next: &Msg) -> bool {
+    let (
+        Msg::AppendEntries {
+            term: t1,
+            leader_id: l1,
+            prev_log_index: p1,
+            prev_log_term: pt1,
+            entries: e1,
+            leader_commit: c1,
+        },
+        Msg::AppendEntries {
+            term: t2,
+            leader_id: l2,
+            prev_log_index: p2,
+            prev_log_term: pt2,
+            entries: e2,
+            leader_commit: c2,
+        },
+    ) = (prev, next)
+    else {
+        return false;
+    };
+    let end_index = *p1 + e1.len() as u64;
+    let end_term = e1.last().map_or(*pt1, |e| e.term);
+    let fits = e1.len() + e2.len() <= wire::MAX_APPEND_ENTRIES;
+    if t1 != t2 || l1 != l2 || *p2 != end_index || *pt2 != end_term || !fits {
+        return false;
+    }
+    e1.extend_from_slice(e2);
+    *c1 = (*c1).max(*c2);
+    true
 }
 
 /// Keeps, of the successful AppendEntriesResponses to one leader in one term, only the one
@@ -144,9 +217,9 @@ mod tests {
         let mut now = Vec::new();
         outbox.send(&c, ME, leader, ack(6), Durable::log_through(6), &mut now);
         assert!(now.is_empty(), "sent before the fsync");
-        assert!(outbox.release(c.refresh()).is_empty());
+        assert!(released(&mut c, &mut outbox).is_empty());
         shared.mark_synced(1);
-        assert_eq!(outbox.release(c.refresh()), vec![(leader, ack(6))]);
+        assert_eq!(released(&mut c, &mut outbox), vec![(leader, ack(6))]);
     }
 
     #[test]
@@ -189,9 +262,9 @@ mod tests {
             &mut now,
         );
         assert_eq!(now, vec![(Id::from(0), ack(5))]);
-        assert!(outbox.release(c.refresh()).is_empty());
+        assert!(released(&mut c, &mut outbox).is_empty());
         shared.mark_synced(1);
-        assert_eq!(outbox.release(c.refresh()), vec![(candidate, granted())]);
+        assert_eq!(released(&mut c, &mut outbox), vec![(candidate, granted())]);
     }
 
     #[test]
@@ -211,7 +284,113 @@ mod tests {
         outbox.send(&c, ME, leader, ack(4), Durable::log_through(4), &mut now);
         assert_eq!(now, vec![(leader, ack(3))]);
         shared.mark_synced(1);
-        assert_eq!(outbox.release(c.refresh()), vec![(leader, ack(4))]);
+        assert_eq!(released(&mut c, &mut outbox), vec![(leader, ack(4))]);
+    }
+
+    /// What the outbox releases once the committer has caught up with the syncer.
+    fn released(c: &mut Committer, outbox: &mut Outbox) -> Vec<(Id, Msg)> {
+        c.refresh();
+        outbox.release(c)
+    }
+
+    #[test]
+    fn appends_wait_for_the_leaders_log_through_prev_and_leave_merged() {
+        let (mut c, shared) = committer();
+        let mut outbox = Outbox::default();
+        let f = Id::from(1);
+        let mut now = Vec::new();
+        let mut append = |c: &mut Committer, len, msg, prev, now: &mut Vec<_>| {
+            c.save(&stored(len, None));
+            outbox.send(c, ME, f, msg, Durable::log_through(prev), now);
+        };
+        append(&mut c, 6, ae(5, 1, &[2], 5), 5, &mut now);
+        assert_eq!(
+            now,
+            vec![(f, ae(5, 1, &[2], 5))],
+            "entries 1..=5 are durable"
+        );
+        append(&mut c, 7, ae(6, 2, &[2], 5), 6, &mut now);
+        append(&mut c, 8, ae(7, 2, &[2], 5), 7, &mut now);
+        assert_eq!(now.len(), 1, "the others wait for the leader's fsync");
+        assert!(released(&mut c, &mut outbox).is_empty());
+        shared.mark_synced(3);
+        assert_eq!(
+            released(&mut c, &mut outbox),
+            vec![(f, ae(6, 2, &[2, 2], 5))],
+            "released together, merged"
+        );
+    }
+
+    #[test]
+    fn a_held_message_leaves_as_soon_as_its_own_condition_holds() {
+        let (mut c, shared) = committer();
+        let mut outbox = Outbox::default();
+        let leader = Id::from(0);
+        let mut now = Vec::new();
+        c.save(&stored(6, None));
+        outbox.send(&c, ME, leader, ack(6), Durable::log_through(6), &mut now);
+        c.save(&stored(7, None));
+        outbox.send(&c, ME, leader, ack(7), Durable::log_through(7), &mut now);
+        assert!(now.is_empty());
+        shared.mark_synced(1);
+        assert_eq!(released(&mut c, &mut outbox), vec![(leader, ack(6))]);
+        shared.mark_synced(2);
+        assert_eq!(released(&mut c, &mut outbox), vec![(leader, ack(7))]);
+    }
+
+    fn ae(prev: u64, prev_term: u64, terms: &[u64], commit: u64) -> Msg {
+        Msg::AppendEntries {
+            term: 2,
+            leader_id: Id::from(0),
+            prev_log_index: prev,
+            prev_log_term: prev_term,
+            entries: terms
+                .iter()
+                .map(|&term| Entry {
+                    term,
+                    command: Command::Noop,
+                })
+                .collect::<Vec<_>>(),
+            leader_commit: commit,
+        }
+    }
+
+    #[test]
+    fn contiguous_appends_to_one_follower_merge() {
+        let (a, b) = (Id::from(1), Id::from(2));
+        let out = merge_appends(
+            vec![
+                (a, ae(4, 1, &[2], 3)),
+                (b, ae(4, 1, &[2], 3)),
+                (a, ae(5, 2, &[2, 2], 4)),
+                (a, ae(7, 2, &[], 5)),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            out,
+            vec![(a, ae(4, 1, &[2, 2, 2], 5)), (b, ae(4, 1, &[2], 3))]
+        );
+    }
+
+    #[test]
+    fn a_gap_or_another_term_does_not_merge() {
+        let a = Id::from(1);
+        let burst = vec![(a, ae(4, 1, &[2], 3)), (a, ae(6, 2, &[2], 3))];
+        assert_eq!(merge_appends(burst.clone().into_iter()), burst);
+        let burst = vec![(a, ae(4, 1, &[2], 3)), (a, ae(5, 1, &[2], 3))];
+        assert_eq!(merge_appends(burst.clone().into_iter()), burst);
+    }
+
+    #[test]
+    fn merging_respects_the_batch_bound() {
+        let a = Id::from(1);
+        let full = vec![2; wire::MAX_APPEND_ENTRIES];
+        let burst = vec![
+            (a, ae(0, 0, &full, 0)),
+            (a, ae(full.len() as u64, 2, &[2], 0)),
+        ];
+        assert_eq!(merge_appends(burst.clone().into_iter()).len(), 2);
     }
 
     #[test]

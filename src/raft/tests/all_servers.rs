@@ -128,8 +128,8 @@ fn votes_from_a_majority_make_a_candidate_leader() {
             Effect::Save,
             Effect::CancelTimer(Timer::Election),
             Effect::SetTimer(Timer::Heartbeat),
-            send(1, announce.clone()),
-            send(2, announce),
+            send_append(1, announce.clone()),
+            send_append(2, announce),
         ]
     );
     assert!(s0.is_leader());

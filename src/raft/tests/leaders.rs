@@ -34,8 +34,8 @@ fn the_heartbeat_resends_what_is_unacknowledged() {
     assert_eq!(
         effects,
         vec![
-            send(1, resend.clone()),
-            send(2, resend),
+            send_append(1, resend.clone()),
+            send_append(2, resend),
             Effect::SetTimer(Timer::Heartbeat)
         ]
     );
@@ -53,7 +53,11 @@ fn a_command_is_answered_only_once_applied() {
     let replicate = append(1, 0, (1, 1), vec![put(1, 1, "x", "a")], 1);
     assert_eq!(
         effects,
-        vec![Effect::Save, send(1, replicate.clone()), send(2, replicate)]
+        vec![
+            Effect::Save,
+            send_append(1, replicate.clone()),
+            send_append(2, replicate)
+        ]
     );
     assert_eq!(s0.commit_index, 1, "one copy is no majority");
 
@@ -81,7 +85,10 @@ fn a_rejection_moves_next_index_back_and_retries() {
     let effects = deliver(&cfg, 0, &mut s0, 1, reject(3, Some(hint)));
     assert_eq!(
         effects,
-        vec![send(1, append(3, 0, (2, 1), vec![noop(3), noop(3)], 0))]
+        vec![send_append(
+            1,
+            append(3, 0, (2, 1), vec![noop(3), noop(3)], 0)
+        )]
     );
     assert_eq!(s0.log(), &log(&[1, 1, 3, 3]));
     assert_eq!(s0.progress.get(id(1)), Some(at(5, 0)), "pipelined again");
@@ -93,7 +100,7 @@ fn a_rejection_moves_next_index_back_and_retries() {
     };
     let effects = deliver(&cfg, 0, &mut s0, 2, reject(3, Some(short)));
     let from_2 = append(3, 0, (1, 1), vec![noop(1), noop(3), noop(3)], 0);
-    assert_eq!(effects, vec![send(2, from_2)]);
+    assert_eq!(effects, vec![send_append(2, from_2)]);
 }
 
 /// A rejection that asks for entries the follower already acknowledged is stale (or the

@@ -124,6 +124,15 @@ pub fn send(to: usize, msg: Msg) -> Effect {
     Effect::Send(id(to), msg, Durable::NOTHING)
 }
 
+/// An AppendEntries, which leaves once the leader's log through its prevLogIndex is durable.
+pub fn send_append(to: usize, msg: Msg) -> Effect {
+    let Msg::AppendEntries { prev_log_index, .. } = &msg else {
+        panic!("not an AppendEntries: {msg:?}")
+    };
+    let needs = Durable::log_through(*prev_log_index);
+    Effect::Send(id(to), msg, needs)
+}
+
 /// A message that leaves once `needs` is durable.
 pub fn send_when(to: usize, msg: Msg, needs: Durable) -> Effect {
     Effect::Send(id(to), msg, needs)
