@@ -6,17 +6,18 @@ use super::config::ModelCfg;
 use serde::Deserialize;
 
 /// The models `check` exhausts when given no model file and no options.
-pub const DEFAULT_SUITE: [&str; 6] = [
+pub const DEFAULT_SUITE: [&str; 7] = [
     "models/clients.toml",
     "models/elections.toml",
     "models/figure8.toml",
     "models/replication.toml",
     "models/full-faults.toml",
     "models/deaf-leader.toml",
+    "models/reads.toml",
 ];
 
 /// Every model file shipped in `models/`, by path, with its text.
-pub const SHIPPED: [(&str, &str); 11] = [
+pub const SHIPPED: [(&str, &str); 12] = [
     ("models/tiny.toml", include_str!("../../models/tiny.toml")),
     (
         "models/clients.toml",
@@ -52,6 +53,7 @@ pub const SHIPPED: [(&str, &str); 11] = [
         "models/deaf-leader.toml",
         include_str!("../../models/deaf-leader.toml"),
     ),
+    ("models/reads.toml", include_str!("../../models/reads.toml")),
 ];
 
 /// Unique states an exhaustive check finds, per strategy; a change means the state space

@@ -24,7 +24,7 @@ const fn exhaustive(mutant: Mutant, property: &'static str, model: &'static str)
 }
 
 /// Every mutant, with where it is caught: each in a model of the default suite, exhaustively.
-pub const CATCHES: [Catch; 33] = [
+pub const CATCHES: [Catch; 34] = [
     exhaustive(
         Mutant::ForgetVoteOnRestart,
         p::ELECTION_SAFETY,
@@ -178,6 +178,7 @@ pub const CATCHES: [Catch; 33] = [
         p::CATCH_UP,
         "models/deaf-leader.toml",
     ),
+    exhaustive(Mutant::StaleReadIndex, p::LINEARIZABLE, "models/reads.toml"),
 ];
 
 /// Where `mutant` is caught (every mutant has a row; a test makes sure).

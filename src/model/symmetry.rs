@@ -263,6 +263,8 @@ impl Rewrite<Id> for ServerState {
             progress: self.progress.rewrite(plan),
             kv: self.kv.clone(),
             lease: self.lease,
+            read_round: self.read_round,
+            reads: self.reads.clone(), // reads name clients only
         }
     }
 }
@@ -343,6 +345,7 @@ impl Rewrite<Id> for Msg {
                 prev_log_term,
                 entries,
                 leader_commit,
+                read_round,
             } => Msg::AppendEntries {
                 term: *term,
                 leader_id: leader_id.rewrite(plan),
@@ -350,6 +353,7 @@ impl Rewrite<Id> for Msg {
                 prev_log_term: *prev_log_term,
                 entries: entries.clone(), // entries name clients only
                 leader_commit: *leader_commit,
+                read_round: *read_round,
             },
             Msg::ClientResponse {
                 seq,
