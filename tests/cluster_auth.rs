@@ -24,7 +24,16 @@ use std::time::{Duration, Instant};
 /// A cluster of `n` nodes with long election timeouts (nothing may move the term but a
 /// forgery), each logging warnings to its log file.
 fn start_logged(n: usize, key: impl Fn(usize) -> NodeKey) -> Cluster {
-    let mut cluster = Cluster::prepare(n, &["--election-timeout-ms", "1000"], key);
+    start_logged_with(n, &[], key)
+}
+
+fn start_logged_with(n: usize, args: &[&str], key: impl Fn(usize) -> NodeKey) -> Cluster {
+    let args: Vec<&str> = ["--election-timeout-ms", "1000"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    let mut cluster = Cluster::prepare(n, &args, key);
     for i in 0..n {
         cluster.start_node_logged(i, "warn");
     }
@@ -175,9 +184,12 @@ fn a_forged_request_vote_of_the_largest_term_moves_no_term() {
 
 /// The control: without a key the same datagrams, from the same peer address, take every
 /// node to the last term, where no election can happen again. Only the MAC keeps them out.
+/// (CheckQuorum's lease would make servers that hear their leader ignore this one request for
+/// a vote; it is off here, because the lease ends with the leader and other forgeries work
+/// with it on.)
 #[test]
 fn without_a_key_the_same_forgery_takes_every_term_to_the_last() {
-    let mut cluster = start_logged(3, |_| NodeKey::Insecure);
+    let mut cluster = start_logged_with(3, &["--no-check-quorum"], |_| NodeKey::Insecure);
     cluster.auth = Auth::Insecure;
     let (leader, _) = cluster.wait_for_leader(&cluster.all());
     let f = (leader + 1) % 3;
@@ -210,6 +222,7 @@ fn a_forged_acknowledgement_of_entries_a_follower_lacks_commits_nothing() {
         success: true,
         match_index: 1000,
         conflict: None,
+        read_round: 0,
     };
     // B is down and "acknowledges" everything up to index 1000 from its own address; A is
     // paused. Had the leader believed B, it would commit writes that only it holds.
@@ -286,6 +299,7 @@ fn a_forged_append_entries_of_a_later_term_loses_no_write() {
             command: LogCommand::Noop,
         }],
         leader_commit: prev,
+        read_round: 0,
     };
     let rest = others(&cluster, &[leader]);
     let targets: Vec<_> = rest.iter().map(|&i| cluster.peers[i]).collect();

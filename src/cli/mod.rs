@@ -26,9 +26,9 @@ pub const DEFAULT_DATA_DIR: &str = "raftright-data";
 /// The cluster key's file name in a data directory.
 pub const KEY_FILE: &str = "cluster.key";
 
-/// Liveness features of the protocol, on by default.
+/// Features of the protocol beyond Figure 2, on by default.
 #[derive(clap::Args, Debug, Clone, Copy)]
-pub struct LivenessArgs {
+pub struct ProtocolArgs {
     /// Run without PreVote (thesis §9.6): a server that cannot win an election raises terms
     /// anyway, and deposes the leader when it comes back.
     #[arg(long)]
@@ -37,6 +37,10 @@ pub struct LivenessArgs {
     /// leading, and its heartbeats keep the others from electing another.
     #[arg(long)]
     pub no_check_quorum: bool,
+    /// Gets go through the log, as Puts do, instead of ReadIndex (thesis §6.4: a round of
+    /// heartbeats, no log entry).
+    #[arg(long)]
+    pub log_reads: bool,
 }
 
 /// How a process authenticates its datagrams: `--cluster-key-file FILE` or `--insecure`.

@@ -29,7 +29,7 @@ pub struct SpawnArgs {
     #[arg(long, default_value_t = 100)]
     pub heartbeat_ms: u64,
     #[command(flatten)]
-    pub liveness: super::LivenessArgs,
+    pub protocol: super::ProtocolArgs,
     #[command(flatten)]
     pub key: KeyArgs,
 }
@@ -78,8 +78,9 @@ pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
             data_dir: args.data_dir.join(format!("node-{index}")),
             election_timeout: Duration::from_millis(args.election_timeout_ms),
             heartbeat: Duration::from_millis(args.heartbeat_ms),
-            pre_vote: !args.liveness.no_pre_vote,
-            check_quorum: !args.liveness.no_check_quorum,
+            pre_vote: !args.protocol.no_pre_vote,
+            check_quorum: !args.protocol.no_check_quorum,
+            read_index: !args.protocol.log_reads,
             auth: auth.clone(),
             power_loss: None,
             mutant: None,

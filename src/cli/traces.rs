@@ -222,6 +222,7 @@ fn message(src: Id, dst: Id, msg: &Msg) -> Value {
             prev_log_term,
             entries: es,
             leader_commit,
+            ..
         } => {
             assert_eq!(usize::from(*leader_id), src, "leader_id is the sender");
             json!({"type": "AppendEntries", "src": src, "dst": dst, "term": term,
@@ -233,6 +234,7 @@ fn message(src: Id, dst: Id, msg: &Msg) -> Value {
             success,
             match_index,
             conflict,
+            ..
         } => {
             let conflict = conflict.map(|c| json!({"term": c.term, "index": c.index}));
             json!({"type": "AppendEntriesResponse", "src": src, "dst": dst, "term": term,

@@ -93,6 +93,11 @@ pub struct ModelCfg {
     /// From its first election on, the first leader hears no other server (it still sends):
     /// the deaf-leader fault, which only CheckQuorum gets a cluster out of.
     pub deaf_first_leader: bool,
+    /// Once the first leader has committed an entry, it is cut off from the other servers in
+    /// both directions (clients still reach it): a stale leader that believes it leads.
+    pub isolate_first_leader: bool,
+    /// Gets are ReadIndex reads (thesis §6.4) rather than log entries.
+    pub read_index: bool,
     #[serde(skip)]
     pub mutant: Option<Mutant>,
 }
@@ -122,6 +127,8 @@ impl Default for ModelCfg {
             pre_vote: false,
             check_quorum: false,
             deaf_first_leader: false,
+            isolate_first_leader: false,
+            read_index: false,
             mutant: None,
         }
     }
@@ -167,6 +174,7 @@ impl ModelCfg {
             max_append_entries: self.max_append_entries,
             pre_vote: self.pre_vote,
             check_quorum: self.check_quorum,
+            read_index: self.read_index,
             mutant: self.mutant,
         };
         let disk = if self.fsync {
@@ -253,7 +261,7 @@ impl fmt::Display for ModelCfg {
             "servers={} clients={} ops/client={} retries={} network={} lossy={} max_crashes={} \
              crash_events={} heartbeats={} \
              max_term={} max_log_len={} max_append_entries={} max_in_flight={}\
-             {}{}{}",
+             {}{}{}{}{}",
             self.servers,
             self.clients,
             self.ops_per_client,
@@ -278,6 +286,12 @@ impl fmt::Display for ModelCfg {
             } else {
                 ""
             },
+            if self.isolate_first_leader {
+                " isolate_first_leader"
+            } else {
+                ""
+            },
+            if self.read_index { " read_index" } else { "" },
         )?;
         if self.fsync {
             write!(f, " fsync=true")?;

@@ -6,7 +6,7 @@ use super::config::ModelCfg;
 use serde::Deserialize;
 
 /// The models `check` exhausts when given no model file and no options.
-pub const DEFAULT_SUITE: [&str; 7] = [
+pub const DEFAULT_SUITE: [&str; 8] = [
     "models/clients.toml",
     "models/elections.toml",
     "models/figure8.toml",
@@ -14,10 +14,11 @@ pub const DEFAULT_SUITE: [&str; 7] = [
     "models/full-faults.toml",
     "models/durability.toml",
     "models/deaf-leader.toml",
+    "models/reads.toml",
 ];
 
 /// Every model file shipped in `models/`, by path, with its text.
-pub const SHIPPED: [(&str, &str); 12] = [
+pub const SHIPPED: [(&str, &str); 13] = [
     ("models/tiny.toml", include_str!("../../models/tiny.toml")),
     (
         "models/clients.toml",
@@ -57,6 +58,7 @@ pub const SHIPPED: [(&str, &str); 12] = [
         "models/deaf-leader.toml",
         include_str!("../../models/deaf-leader.toml"),
     ),
+    ("models/reads.toml", include_str!("../../models/reads.toml")),
 ];
 
 /// Unique states an exhaustive check finds, per strategy; a change means the state space

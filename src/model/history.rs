@@ -61,8 +61,9 @@ pub struct History {
     pub crashes: u8,
     /// The highest term any server stood for election in (a pre-vote is not a candidacy).
     pub campaigned: Term,
-    /// With `deaf_first_leader`: the first server elected, which hears no server from then on.
-    /// The only name the history holds; symmetry renames it.
+    /// With `deaf_first_leader` or `isolate_first_leader`: the first leader, cut off from the
+    /// other servers from then on (deaf: it hears none; isolated: nor do they hear it). The
+    /// only name the history holds; symmetry renames it.
     pub deaf: Option<Id>,
 }
 

@@ -14,8 +14,9 @@
 //! every server in that term following it, every log equal to the leader's, and everything
 //! committed.
 //!
-//! A deaf server (`deaf_first_leader`) stays deaf: messages to it are lost, and agreement is
-//! among the others.
+//! A deaf or isolated server (`deaf_first_leader`, `isolate_first_leader`) stays so: messages
+//! to it (and, isolated, from it) are lost, its timers are left alone, and agreement is among
+//! the others.
 
 use super::actor::FSYNC;
 use super::{Action, RaftModel, State, messages_in_flight};
@@ -40,6 +41,10 @@ pub fn catches_up(model: &RaftModel, state: &State) -> bool {
     let servers = model.cfg.servers;
     let deaf = state.history.deaf;
     let hears = |id: Id| Some(id) != deaf;
+    // An isolated server's timers change nothing the others see; they are left alone.
+    let acting: Vec<usize> = (0..servers)
+        .filter(|&i| hears(Id::from(i)) || !model.cfg.isolate_first_leader)
+        .collect();
     let mut state = state.clone();
     let mut turn = 0;
     let mut heartbeats = 0;
@@ -54,7 +59,8 @@ pub fn catches_up(model: &RaftModel, state: &State) -> bool {
             .collect();
         if !in_flight.is_empty() {
             for (src, dst, msg) in in_flight {
-                state = if model.cfg.is_server(src) && model.cfg.is_server(dst) && hears(dst) {
+                let heard = hears(dst) && (hears(src) || !model.cfg.isolate_first_leader);
+                state = if model.cfg.is_server(src) && model.cfg.is_server(dst) && heard {
                     deliver_or_drop(model, state, src, dst, msg)
                 } else {
                     drop(model, state, src, dst, msg)
@@ -62,12 +68,17 @@ pub fn catches_up(model: &RaftModel, state: &State) -> bool {
             }
             continue;
         }
-        let leader = (0..servers)
+        let leader = acting
+            .iter()
+            .copied()
             .filter(|&i| server(&state, i).is_some_and(|s| s.is_leader()))
             .max_by_key(|&i| server(&state, i).map(|s| s.current_term()));
         let timer_set =
             |state: &State, i: usize, timer: Timer| state.timers_set[i].iter().any(|&t| t == timer);
-        let lease = (0..servers).find(|&i| timer_set(&state, i, Timer::Lease));
+        let lease = acting
+            .iter()
+            .copied()
+            .find(|&i| timer_set(&state, i, Timer::Lease));
         let (id, timer) = match leader {
             Some(l) if heartbeats % 2 == 1 && timer_set(&state, l, Timer::CheckQuorum) => {
                 heartbeats += 1;
@@ -80,7 +91,7 @@ pub fn catches_up(model: &RaftModel, state: &State) -> bool {
             None if let Some(i) = lease => (i, Timer::Lease),
             None => {
                 turn += 1;
-                ((turn - 1) % servers, Timer::Election)
+                (acting[(turn - 1) % acting.len()], Timer::Election)
             }
         };
         if let Some(next) = model

@@ -51,8 +51,10 @@ impl RaftModel {
     fn normalize_network(&self, last: &State, next: &mut State) {
         if let Some(deaf) = next.history.deaf {
             let servers = self.cfg.servers;
+            let both_ways = self.cfg.isolate_first_leader;
+            let is_server = |id: Id| usize::from(id) < servers;
             drop_messages(&mut next.network, |src, dst| {
-                dst == deaf && usize::from(src) < servers
+                (dst == deaf && is_server(src)) || (both_ways && src == deaf && is_server(dst))
             });
         }
         match (&last.network, &mut next.network) {
@@ -116,6 +118,10 @@ impl RaftModel {
             history.second_leader_in_a_term = true;
         }
         if elected && self.cfg.deaf_first_leader && history.deaf.is_none() {
+            history.deaf = Some(actor);
+        }
+        let first_commit = a.is_leader() && a.commit_index > b.commit_index && b.commit_index == 0;
+        if first_commit && self.cfg.isolate_first_leader && history.elected.len() == 1 {
             history.deaf = Some(actor);
         }
         let campaigns = matches!(a.role, Role::Candidate { .. })

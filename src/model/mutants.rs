@@ -24,7 +24,7 @@ const fn exhaustive(mutant: Mutant, property: &'static str, model: &'static str)
 }
 
 /// Every mutant, with where it is caught: each in a model of the default suite, exhaustively.
-pub const CATCHES: [Catch; 37] = [
+pub const CATCHES: [Catch; 38] = [
     exhaustive(
         Mutant::RequestVoteBeforeFsync,
         p::ELECTION_SAFETY,
@@ -198,6 +198,7 @@ pub const CATCHES: [Catch; 37] = [
         p::CATCH_UP,
         "models/deaf-leader.toml",
     ),
+    exhaustive(Mutant::StaleReadIndex, p::LINEARIZABLE, "models/reads.toml"),
 ];
 
 /// Where `mutant` is caught (every mutant has a row; a test makes sure).

@@ -31,6 +31,7 @@ pub const CLIENT_REPLIED: &str = "a client receives a reply";
 pub const READ_SEES_WRITE: &str = "a read returns a written value";
 pub const WRITE_OUTLIVES_LEADER: &str = "a committed write outlives its leader's term";
 pub const BATCH_SENT: &str = "an AppendEntries carries several entries";
+pub const READ_BY_INDEX: &str = "a read is answered by ReadIndex";
 
 pub const ALWAYS: [&str; 11] = [
     ELECTION_SAFETY,
@@ -100,11 +101,18 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
     }
     let puts = ops.iter().any(|op| matches!(op, Op::Put { .. }));
     let gets = ops.iter().any(|op| matches!(op, Op::Get { .. }));
-    if puts && cfg.max_term >= 2 {
+    // An isolated first leader commits only its no-op before it is cut off.
+    if puts && cfg.max_term >= 2 && !cfg.isolate_first_leader {
         properties.push(Property::sometimes(
             WRITE_OUTLIVES_LEADER,
             |_, s: &State| write_outlives_leader(s),
         ));
+    }
+    if gets && cfg.read_index {
+        // A leader that started a round of reads and waits for none has answered one.
+        properties.push(Property::sometimes(READ_BY_INDEX, |_, s: &State| {
+            iter_servers(s).any(|v| v.is_leader() && v.read_round > 0 && v.reads.is_empty())
+        }));
     }
     if puts && gets {
         properties.push(Property::sometimes(READ_SEES_WRITE, |_, s: &State| {

@@ -275,6 +275,8 @@ impl Rewrite<Id> for ServerState {
             kv: self.kv.clone(),
             log_synced: self.log_synced,
             lease: self.lease,
+            read_round: self.read_round,
+            reads: self.reads.clone(), // reads name clients only
         }
     }
 }
@@ -355,6 +357,7 @@ impl Rewrite<Id> for Msg {
                 prev_log_term,
                 entries,
                 leader_commit,
+                read_round,
             } => Msg::AppendEntries {
                 term: *term,
                 leader_id: leader_id.rewrite(plan),
@@ -362,6 +365,7 @@ impl Rewrite<Id> for Msg {
                 prev_log_term: *prev_log_term,
                 entries: entries.clone(), // entries name clients only
                 leader_commit: *leader_commit,
+                read_round: *read_round,
             },
             Msg::ClientResponse {
                 seq,

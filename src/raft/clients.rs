@@ -3,7 +3,9 @@
 //! leader it knows.
 
 use super::message::{Msg, Reply};
+use super::progress::quorum_index;
 use super::rules;
+use super::state::PendingRead;
 use super::step::Step;
 use super::types::{ClientId, Command, Entry, Op, OpResult};
 use crate::kv::Applied;
@@ -35,6 +37,12 @@ impl Step<'_, '_> {
             let reply = Reply::Ok { result };
             return self.send(src, Msg::ClientResponse { seq, reply });
         }
+        if rules::reads_by_index(self.cfg, &op, st.log(), st.current_term(), st.commit_index) {
+            let Op::Get { key } = op else {
+                unreachable!("only reads are answered by index")
+            };
+            return self.start_read(src, client_id, seq, key);
+        }
         if st.has_pending(client_id, seq) {
             return; // a retry of an entry already in the log: its answer comes on apply
         }
@@ -57,5 +65,70 @@ impl Step<'_, '_> {
         }
         self.broadcast_append_entries(false);
         self.maybe_advance_commit();
+    }
+
+    /// ReadIndex (thesis §6.4): record the commit index as the read's index and start a round
+    /// of heartbeats (unless the read can be answered at once: a cluster of one); the read is
+    /// answered when a majority has echoed the round and the leader has applied through its
+    /// index. A retry of a waiting read changes nothing.
+    fn start_read(&mut self, src: Id, client_id: ClientId, seq: u64, key: String) {
+        let st = self.st();
+        if st
+            .reads
+            .iter()
+            .any(|r| r.client_id == client_id && r.seq == seq)
+        {
+            return;
+        }
+        let read = PendingRead {
+            client_id,
+            seq,
+            key,
+            reply_to: src,
+            index: st.commit_index,
+            round: st.read_round + 1,
+        };
+        let st = self.st_mut();
+        st.read_round = read.round;
+        st.reads.push(read);
+        self.answer_reads();
+        if !self.st().reads.is_empty() {
+            self.broadcast_append_entries(true);
+        }
+    }
+
+    /// ReadIndex: answer every waiting read whose round a majority has echoed and whose index
+    /// is applied, from the state machine as it is now.
+    pub(super) fn answer_reads(&mut self) {
+        let st = self.st();
+        if st.reads.is_empty() {
+            return;
+        }
+        let mut echoed: Vec<u64> = st.progress.iter().map(|(_, p)| p.read_ack).collect();
+        echoed.push(st.read_round);
+        let confirmed = quorum_index(echoed, self.cfg.majority());
+        let commit = st.commit_index;
+        let ready = |r: &PendingRead| {
+            rules::read_confirmed(self.cfg, r.round, confirmed) && r.index <= commit
+        };
+        if !st.reads.iter().any(ready) {
+            return;
+        }
+        let (done, waiting): (Vec<PendingRead>, Vec<PendingRead>) =
+            st.reads.iter().cloned().partition(ready);
+        for read in done {
+            let value = self.st().kv.data.get(&read.key).cloned();
+            let reply = Reply::Ok {
+                result: OpResult::Value(value),
+            };
+            self.send(
+                read.reply_to,
+                Msg::ClientResponse {
+                    seq: read.seq,
+                    reply,
+                },
+            );
+        }
+        self.st_mut().reads = waiting;
     }
 }

@@ -30,6 +30,10 @@ pub struct Config {
     /// election timeout steps down; and a server that heard from a leader within the minimum
     /// election timeout ignores requests for (pre-)votes of later terms (its lease, §4.2.3).
     pub check_quorum: bool,
+    /// ReadIndex (thesis §6.4): a Get is answered once the leader has confirmed its leadership
+    /// with a round of heartbeats and applied through the commit index it had when the Get
+    /// came; no log entry. Without it, a Get goes through the log like a Put.
+    pub read_index: bool,
     /// A deliberately broken variant, for checking the checker; `None` in every real run.
     pub mutant: Option<Mutant>,
 }

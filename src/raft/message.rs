@@ -40,6 +40,10 @@ pub enum Msg {
         prev_log_term: Term,
         entries: Vec<Entry>,
         leader_commit: Index,
+        /// ReadIndex (thesis §6.4): the leader's latest round of confirming its leadership for
+        /// reads; echoed in the answer. 0 when no read has asked for one.
+        #[serde(default)]
+        read_round: u64,
     },
     AppendEntriesResponse {
         term: Term,
@@ -48,6 +52,9 @@ pub enum Msg {
         match_index: Index,
         /// On failure, why: lets the leader skip back a whole term at a time.
         conflict: Option<Conflict>,
+        /// The request's `read_round`: this server took it for its leader's in this term.
+        #[serde(default)]
+        read_round: u64,
     },
     /// A client's operation; `(client_id, seq)` identifies it across retries.
     ClientRequest {

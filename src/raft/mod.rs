@@ -33,7 +33,7 @@ pub use log::Log;
 pub use message::{Conflict, Msg, Reply, Status};
 pub use mutant::Mutant;
 pub use progress::{Progress, Tracker};
-pub use state::{HardState, Role, ServerState};
+pub use state::{HardState, PendingRead, Role, ServerState};
 pub use step::{Durable, Effect, Input};
 pub use types::{ClientId, Command, Entry, Index, LogId, Op, OpResult, Term};
 pub use validate::Refusal;

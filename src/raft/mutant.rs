@@ -128,6 +128,10 @@ mutants! {
     PreVoteRaisesTerm = "prevote-raises-term", "a pre-vote request moves its receiver's term";
     /// CheckQuorum counts, but a leader heard from by no majority keeps leading.
     NoCheckQuorum = "no-check-quorum", "a leader that hears no majority keeps leading";
+
+    // ---- ReadIndex ----
+    /// Answer a ReadIndex read without the round of heartbeats that confirms leadership.
+    StaleReadIndex = "stale-read-index", "answer a ReadIndex read without confirming leadership";
 }
 
 impl Mutant {

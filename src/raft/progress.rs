@@ -17,6 +17,8 @@ pub struct Progress {
     pub match_index: Index,
     /// CheckQuorum: heard from since the leader last counted (always false without it).
     pub recent_active: bool,
+    /// ReadIndex: the highest round of heartbeats the follower has echoed.
+    pub read_ack: u64,
 }
 
 impl Progress {
@@ -26,6 +28,7 @@ impl Progress {
             next_index: last_index + 1,
             match_index: 0,
             recent_active: false,
+            read_ack: 0,
         }
     }
 
@@ -149,6 +152,7 @@ mod tests {
                 next_index: 7,
                 match_index: 3,
                 recent_active: false,
+                read_ack: 0,
             }
         );
         p.on_reject(1);

@@ -50,6 +50,7 @@ impl Step<'_, '_> {
             prev_log_term: log.term_at(prev_log_index).unwrap_or(0),
             entries,
             leader_commit: st.commit_index,
+            read_round: st.read_round,
         };
         if last_sent + 1 > p.next_index {
             let mut after = p;
@@ -67,6 +68,7 @@ impl Step<'_, '_> {
         prev: LogId,
         entries: Vec<Entry>,
         leader_commit: Index,
+        read_round: u64,
     ) {
         if self.st().is_leader() {
             return; // Two leaders in one term: only a broken variant gets here.
@@ -79,6 +81,7 @@ impl Step<'_, '_> {
                 success: false,
                 match_index: 0,
                 conflict: None,
+                read_round,
             };
             return self.send(leader, refusal);
         }
@@ -110,6 +113,7 @@ impl Step<'_, '_> {
                 success: false,
                 match_index: 0,
                 conflict: Some(conflict),
+                read_round,
             };
             self.send(leader, reply);
             return;
@@ -128,6 +132,7 @@ impl Step<'_, '_> {
             success: true,
             match_index: last_new,
             conflict: None,
+            read_round,
         };
         self.send_when(leader, reply, rules::ack_needs(self.cfg, last_new));
     }
@@ -162,7 +167,17 @@ impl Step<'_, '_> {
         success: bool,
         match_index: Index,
         conflict: Option<Conflict>,
+        read_round: u64,
     ) {
+        if read_round > 0
+            && let Some(mut p) = self.st().progress.get(follower)
+            && read_round > p.read_ack
+            && read_round <= self.st().read_round
+        {
+            p.read_ack = read_round;
+            self.st_mut().progress.set(follower, p);
+            self.answer_reads();
+        }
         if self.cfg.check_quorum
             && self.st().is_leader()
             && !self
@@ -283,5 +298,6 @@ impl Step<'_, '_> {
                 );
             }
         }
+        self.answer_reads();
     }
 }

@@ -311,6 +311,7 @@ pub fn progress_of_new_reign(
                 next_index: last + 1,
                 match_index: last,
                 recent_active: false,
+                read_ack: 0,
             };
             tracker.set(peer, assumed);
         }
@@ -366,6 +367,19 @@ pub fn leader_commit(
 /// Leaders, 2: a client is answered once its entry is applied, not when it is appended.
 pub fn answers_on_append(cfg: &Config) -> bool {
     is(cfg, Mutant::AnswerBeforeCommit)
+}
+
+/// ReadIndex (thesis §6.4): a leader answers a Get without a log entry once it has committed an
+/// entry of its own term (before that, it cannot know the commit index is current; until then
+/// the Get goes through the log).
+pub fn reads_by_index(cfg: &Config, op: &Op, log: &Log, current_term: Term, commit: Index) -> bool {
+    cfg.read_index && matches!(op, Op::Get { .. }) && log.term_at(commit) == Some(current_term)
+}
+
+/// ReadIndex: a read of `round` may be answered once a majority (the leader counted) has echoed
+/// a round at least as late, `confirmed`: the leader was still leading after the read came.
+pub fn read_confirmed(cfg: &Config, round: u64, confirmed: u64) -> bool {
+    is(cfg, Mutant::StaleReadIndex) || round <= confirmed
 }
 
 /// Reads go through the log (§8): a Get is answered when its entry is committed and applied,

@@ -101,21 +101,29 @@ impl Step<'_, '_> {
                 prev_log_term,
                 entries,
                 leader_commit,
+                read_round,
                 ..
             } => {
                 let prev = LogId {
                     term: prev_log_term,
                     index: prev_log_index,
                 };
-                self.handle_append_entries(leader_id, prev, entries, leader_commit);
+                self.handle_append_entries(leader_id, prev, entries, leader_commit, read_round);
             }
             Msg::AppendEntriesResponse {
                 success,
                 match_index,
                 conflict,
+                read_round,
                 ..
             } => {
-                self.handle_append_entries_response(src, success, match_index, conflict);
+                self.handle_append_entries_response(
+                    src,
+                    success,
+                    match_index,
+                    conflict,
+                    read_round,
+                );
             }
             _ => {}
         }
@@ -181,6 +189,7 @@ impl Step<'_, '_> {
                     success: false,
                     match_index: 0,
                     conflict: None,
+                    read_round: 0,
                 },
             ),
             _ => {}

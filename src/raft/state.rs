@@ -75,6 +75,25 @@ pub struct ServerState {
     /// CheckQuorum: a follower heard from the leader of `current_term` within the minimum
     /// election timeout, so it ignores requests for (pre-)votes of later terms.
     pub lease: bool,
+    /// ReadIndex, a leader's latest round of heartbeats that confirm its leadership (0 when it
+    /// does not lead). Every AppendEntries carries it; followers echo it.
+    pub read_round: u64,
+    /// ReadIndex: the Gets this leader is waiting to answer, oldest first.
+    pub reads: Vec<PendingRead>,
+}
+
+/// ReadIndex (thesis §6.4): a Get waiting at the leader until a majority has echoed `round` (so
+/// the leader was still the leader after the Get arrived) and the leader has applied `index`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PendingRead {
+    pub client_id: ClientId,
+    pub seq: u64,
+    pub key: String,
+    pub reply_to: Id,
+    /// The read index: the commit index when the Get arrived.
+    pub index: Index,
+    /// The round of heartbeats sent after the Get arrived.
+    pub round: u64,
 }
 
 impl ServerState {
@@ -90,6 +109,8 @@ impl ServerState {
             role: Role::Follower { leader: None },
             progress: Tracker::default(),
             lease: false,
+            read_round: 0,
+            reads: Vec::new(),
         }
     }
 
@@ -162,6 +183,11 @@ impl ServerState {
         assert!(
             self.is_leader() || self.progress.is_empty(),
             "a {} keeps leader progress",
+            self.role.name()
+        );
+        assert!(
+            self.is_leader() || (self.reads.is_empty() && self.read_round == 0),
+            "a {} keeps reads",
             self.role.name()
         );
         assert!(

@@ -179,6 +179,9 @@ impl<'a, 'c> Step<'a, 'c> {
             let st = self.st_mut();
             st.role = Role::Follower { leader };
             st.progress = Tracker::default();
+            // Waiting reads go unanswered; their clients try again elsewhere.
+            st.reads.clear();
+            st.read_round = 0;
         }
         if new_term || leader.is_none() {
             self.end_lease();

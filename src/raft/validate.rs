@@ -165,6 +165,7 @@ mod tests {
                 })
                 .collect(),
             leader_commit: 0,
+            read_round: 0,
         }
     }
 
@@ -181,6 +182,7 @@ mod tests {
             success: false,
             match_index: 0,
             conflict: Some(hint),
+            read_round: 0,
         };
         assert_eq!(validate(s0, &reject), Ok(()));
     }

@@ -73,6 +73,8 @@ pub struct NodeConfig {
     pub pre_vote: bool,
     /// CheckQuorum (thesis §6.2): a leader that hears from no majority steps down.
     pub check_quorum: bool,
+    /// ReadIndex (thesis §6.4): a Get costs a round of heartbeats, not a log entry.
+    pub read_index: bool,
     /// The cluster key every datagram is authenticated with, or `Auth::Insecure`.
     pub auth: Auth,
     /// For tests only: the disk as a power loss would leave it (see [`commit::PowerLoss`]).
@@ -94,6 +96,7 @@ impl NodeConfig {
             max_append_entries: wire::MAX_APPEND_ENTRIES,
             pre_vote: self.pre_vote,
             check_quorum: self.check_quorum,
+            read_index: self.read_index,
             mutant: self.mutant,
         }
     }

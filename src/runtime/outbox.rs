@@ -108,6 +108,7 @@ fn try_merge(prev: &mut Msg, next: &Msg) -> bool {
             prev_log_term: pt1,
             entries: e1,
             leader_commit: c1,
+            read_round: r1,
         },
         Msg::AppendEntries {
             term: t2,
@@ -116,6 +117,7 @@ fn try_merge(prev: &mut Msg, next: &Msg) -> bool {
             prev_log_term: pt2,
             entries: e2,
             leader_commit: c2,
+            read_round: r2,
         },
     ) = (prev, next)
     else {
@@ -129,6 +131,7 @@ fn try_merge(prev: &mut Msg, next: &Msg) -> bool {
     }
     e1.extend_from_slice(e2);
     *c1 = (*c1).max(*c2);
+    *r1 = (*r1).max(*r2);
     true
 }
 
@@ -146,11 +149,28 @@ fn coalesce_acks(burst: Vec<(Id, Msg)>) -> Vec<(Id, Msg)> {
             }
         }
     }
+    // The acknowledgement that stays carries the latest read round of those it replaces.
+    let mut rounds: Vec<u64> = vec![0; chosen.len()];
+    for (to, msg) in &burst {
+        if let (Some((term, _)), Msg::AppendEntriesResponse { read_round, .. }) =
+            (success_ack(msg), msg)
+            && let Some(k) = chosen.iter().position(|(key, ..)| *key == (*to, term))
+        {
+            rounds[k] = rounds[k].max(*read_round);
+        }
+    }
     burst
         .into_iter()
         .enumerate()
         .filter(|(i, (_, msg))| success_ack(msg).is_none() || chosen.iter().any(|c| c.1 == *i))
-        .map(|(_, m)| m)
+        .map(|(i, (to, mut msg))| {
+            if let Some(k) = chosen.iter().position(|c| c.1 == i)
+                && let Msg::AppendEntriesResponse { read_round, .. } = &mut msg
+            {
+                *read_round = rounds[k];
+            }
+            (to, msg)
+        })
         .collect()
 }
 
@@ -198,6 +218,7 @@ mod tests {
             success: true,
             match_index,
             conflict: None,
+            read_round: 0,
         }
     }
 
@@ -352,6 +373,7 @@ mod tests {
                 })
                 .collect::<Vec<_>>(),
             leader_commit: commit,
+            read_round: 0,
         }
     }
 

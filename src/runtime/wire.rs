@@ -283,6 +283,7 @@ mod tests {
             prev_log_term: u64::MAX,
             entries: std::iter::repeat_n(entry, MAX_APPEND_ENTRIES).collect(),
             leader_commit: u64::MAX,
+            read_round: 0,
         };
         let size = encode(&append).unwrap().len();
         assert!(size < 40 * 1024, "{size} bytes");
@@ -462,6 +463,7 @@ mod tests {
                                 prev_log_term: pt,
                                 entries,
                                 leader_commit,
+                                read_round: 0,
                             }
                         }
                     ),
@@ -477,6 +479,7 @@ mod tests {
                             success,
                             match_index,
                             conflict: c.map(|(term, index)| Conflict { term, index }),
+                            read_round: 0,
                         }
                     }),
                 (u(), u(), any_op()).prop_map(|(client_id, seq, op)| Msg::ClientRequest {

@@ -52,6 +52,7 @@ fn a_later_term_makes_a_leader_step_down() {
         next_index: 3,
         match_index: 2,
         recent_active: false,
+        read_ack: 0,
     };
     let mut s0 = leader(&cfg, 0, 2, log(&[1, 2]), p);
     let effects = deliver(&cfg, 0, &mut s0, 1, ack(3, 0));
@@ -140,6 +141,7 @@ fn votes_from_a_majority_make_a_candidate_leader() {
             next_index: 3,
             match_index: 0,
             recent_active: false,
+            read_ack: 0,
         };
         assert_eq!(s0.progress.get(id(peer)), Some(expected));
     }
@@ -196,6 +198,7 @@ fn term_after_timeout_predicts_the_handler() {
                 next_index: 2,
                 match_index: 0,
                 recent_active: false,
+                read_ack: 0,
             };
             let states = [
                 follower(1, log(&[1])),

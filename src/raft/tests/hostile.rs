@@ -50,6 +50,7 @@ fn any_msg() -> impl Strategy<Value = Msg> {
                         prev_log_term,
                         entries,
                         leader_commit,
+                        read_round: 0,
                     }
                 }
             ),
@@ -59,6 +60,7 @@ fn any_msg() -> impl Strategy<Value = Msg> {
                 success: s,
                 match_index: m,
                 conflict: c,
+                read_round: 0,
             }
         }),
     ]
@@ -80,6 +82,7 @@ fn any_server(cfg: &Config) -> impl Strategy<Value = ServerState> + use<> {
                     next_index: 3,
                     match_index: 0,
                     recent_active: false,
+                    read_ack: 0,
                 },
             ),
         }
@@ -128,6 +131,7 @@ fn an_acknowledgement_past_the_leaders_log_is_refused() {
         next_index: 3,
         match_index: 0,
         recent_active: false,
+        read_ack: 0,
     };
     let mut s0 = leader(&cfg, 0, 2, log(&[1, 2]), p);
     let (effects, changed) = step(&cfg, 0, &mut s0, Input::Msg(id(1), ack(2, 1000)));

@@ -9,6 +9,7 @@ fn at(next_index: Index, match_index: Index) -> Progress {
         next_index,
         match_index,
         recent_active: false,
+        read_ack: 0,
     }
 }
 

@@ -7,6 +7,7 @@ mod append_entries;
 mod hostile;
 mod leaders;
 mod pre_vote;
+mod read_index;
 mod request_vote;
 
 use super::{
@@ -33,6 +34,7 @@ pub fn cluster(n: usize) -> Config {
         max_append_entries: 8,
         pre_vote: false,
         check_quorum: false,
+        read_index: false,
         mutant: None,
     }
 }
@@ -168,6 +170,7 @@ pub fn append(
         prev_log_term: prev.1,
         entries,
         leader_commit: commit,
+        read_round: 0,
     }
 }
 
@@ -177,6 +180,7 @@ pub fn ack(term: Term, match_index: Index) -> Msg {
         success: true,
         match_index,
         conflict: None,
+        read_round: 0,
     }
 }
 
@@ -186,6 +190,7 @@ pub fn reject(term: Term, conflict: Option<Conflict>) -> Msg {
         success: false,
         match_index: 0,
         conflict,
+        read_round: 0,
     }
 }
 
