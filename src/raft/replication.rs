@@ -171,6 +171,12 @@ impl Step<'_, '_> {
                 self.st_mut().hard.log.truncate_after(keep);
                 self.persist();
             }
+            if hint <= before.match_index {
+                // The follower says it lacks an entry it acknowledged: the rejection is stale
+                // (reordered), or the follower lost its disk. Answering every such rejection at
+                // once would be a storm of AppendEntries that cannot succeed; heartbeats go on.
+                return;
+            }
             after.on_reject(hint);
             if after != before {
                 self.st_mut().progress.set(follower, after);

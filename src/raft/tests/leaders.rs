@@ -91,6 +91,23 @@ fn a_rejection_moves_next_index_back_and_retries() {
     assert_eq!(effects, vec![send(2, from_2)]);
 }
 
+/// A rejection that asks for entries the follower already acknowledged is stale (or the
+/// follower lost its disk): nothing moves and nothing is resent, so a lost follower cannot
+/// draw one AppendEntries per rejection; heartbeats still go to it.
+#[test]
+fn a_rejection_below_match_index_moves_nothing_and_sends_nothing() {
+    let cfg = cluster(3);
+    let mut s0 = leader(&cfg, 0, 3, log(&[1, 1, 3, 3]), at(5, 3));
+    let lost = Conflict {
+        term: None,
+        index: 1,
+    };
+    let effects = deliver(&cfg, 0, &mut s0, 1, reject(3, Some(lost)));
+    assert_eq!(effects, vec![]);
+    assert_eq!(s0.progress.get(id(1)), Some(at(5, 3)));
+    assert_eq!(s0.log(), &log(&[1, 1, 3, 3]));
+}
+
 /// Leaders, 4, and §5.4.2 (Figure 8): an entry of an earlier term is never committed by
 /// counting its replicas; it commits when an entry of the leader's own term after it does.
 #[test]
