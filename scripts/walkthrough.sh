@@ -36,11 +36,15 @@ expect_value() {
 step raftright keygen cluster.key
 raftright keygen cluster.key
 K="--cluster-key-file cluster.key"
-for id in 0 1 2; do
-  step raftright node --id $id --peers "$P" --data-dir data/$id $K "&"
-  raftright node --id $id --peers "$P" --data-dir data/$id $K &
-  NODES+=($!)
-done
+step raftright node --id 0 --peers "$P" --data-dir data/0 $K "&"
+raftright node --id 0 --peers "$P" --data-dir data/0 $K &
+NODES+=($!)
+step raftright node --id 1 --peers "$P" --data-dir data/1 $K "&"
+raftright node --id 1 --peers "$P" --data-dir data/1 $K &
+NODES+=($!)
+step raftright node --id 2 --peers "$P" --data-dir data/2 $K "&"
+raftright node --id 2 --peers "$P" --data-dir data/2 $K &
+NODES+=($!)
 
 # Write, read, inspect.
 step raftright client --peers "$P" $K put greeting hello

@@ -12,8 +12,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Model-check the protocol and report every property: without a model file, exhaust the
-    /// default suite of models (depth-first with server symmetry).
+    /// Model-check the protocol and report every property; without a model file, on the
+    /// default suite of models (exhaustively, unless --strategy simulation or --timeout).
     Check(cli::check::CheckArgs),
     /// Serve stateright's Explorer: step through the model in a browser, with a Raft view.
     Explore(cli::explore::ExploreArgs),
@@ -61,7 +61,7 @@ fn command() -> clap::Command {
     Cli::command().mut_subcommand("check", |check| {
         let exit = check.get_after_help().map(ToString::to_string);
         check.after_long_help(format!(
-            "{}\n\n{}",
+            "{}\n{}",
             cli::model_file_help(),
             exit.unwrap_or_default()
         ))

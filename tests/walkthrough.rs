@@ -86,3 +86,42 @@ fn node_pids(work: &std::path::Path) -> Vec<i32> {
         })
         .collect()
 }
+
+/// The README's cluster sections show the script's steps: every command of them, quotes and
+/// comments aside, is in the script (the addresses come from `P`, which the script lets a
+/// caller choose).
+#[test]
+fn the_readme_shows_the_steps_the_script_runs() {
+    let readme = include_str!("../README.md");
+    let script = include_str!("../scripts/walkthrough.sh");
+    let plain = |s: &str| {
+        s.replace('"', "")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let start = readme
+        .find("### One process per server")
+        .expect("the README's cluster section");
+    let end = start + readme[start..].find("### Authentication").expect("its end");
+    let script = plain(script);
+    let mut commands = 0;
+    for line in readme[start..end].lines() {
+        let Some(command) = line.strip_prefix("    ") else {
+            continue;
+        };
+        let command = command.split("   #").next().unwrap_or(command).trim();
+        if command.starts_with("P=") {
+            continue;
+        }
+        commands += 1;
+        assert!(
+            script.contains(&plain(command)),
+            "scripts/walkthrough.sh does not run the README's {command:?}"
+        );
+    }
+    assert!(
+        commands >= 15,
+        "only {commands} commands found in the README"
+    );
+}

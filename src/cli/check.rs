@@ -216,10 +216,12 @@ fn check_one(args: &CheckArgs, model_args: &ModelArgs, loaded: NamedModel, opts:
         && !report.exhaustive
         && !report.violated().is_empty()
     {
+        let violated = report.violated();
+        let fail = if violated.len() == 1 { "fails" } else { "fail" };
         println!(
-            "the mutant {m} is caught: \"{}\" fails; the search stopped at this first \
+            "the mutant {m} is caught: \"{}\" {fail}; the search stopped at the first \
              violation (exit status {EXIT_PROPERTY_FAILED})",
-            report.violated().join("\", \"")
+            violated.join("\", \"")
         );
     }
     let mut code = if report.passed() {

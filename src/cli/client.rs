@@ -217,10 +217,12 @@ fn status_table(peers: &[SocketAddrV4], answers: &[Option<NodeStatus>], wait: Du
         }
         rows.push(row);
     }
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    // Only full rows set the widths: a silent server's note runs on past its columns.
+    let columns = rows[0].len();
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
             rows.iter()
+                .filter(|r| r.len() == columns)
                 .filter_map(|r| r.get(c))
                 .map(String::len)
                 .max()
@@ -238,4 +240,43 @@ fn status_table(peers: &[SocketAddrV4], answers: &[Option<NodeStatus>], wait: Du
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftright::raft::Status;
+
+    #[test]
+    fn the_status_table_aligns_servers_and_names_addresses_as_ip_port() {
+        let peers: Vec<SocketAddrV4> = ["127.0.0.1:3000", "127.0.0.1:3001"]
+            .map(|a| a.parse().unwrap())
+            .to_vec();
+        let leader = Some(stateright::actor::Id::from(peers[0]));
+        let answers = [
+            Some(NodeStatus {
+                status: Status {
+                    role: "Leader".into(),
+                    term: 3,
+                    voted_for: leader,
+                    commit_index: 7,
+                    last_log_index: 8,
+                    last_log_term: 3,
+                    leader,
+                },
+                drops: Default::default(),
+            }),
+            None,
+        ];
+        let table = status_table(&peers, &answers, Duration::from_millis(1000));
+        let rows: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            rows,
+            [
+                "ID  ADDRESS         ROLE    TERM  VOTED FOR       COMMIT  LAST LOG  LEADER          DROPS",
+                "0   127.0.0.1:3000  Leader  3     127.0.0.1:3000  7       8:3       127.0.0.1:3000  0",
+                "1   127.0.0.1:3001  (no answer within 1000 ms)",
+            ]
+        );
+    }
 }

@@ -217,7 +217,8 @@ impl Client {
                 Ok((len, SocketAddr::V4(from))) => (len, from),
                 Ok(_) => continue,
                 Err(e) if is_timeout(&e) => return Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                // A signal during the wait is no answer and no error: wait on.
+                Err(e) if is_retry(&e) => continue,
                 Err(e) => return Err(e),
             };
             match self.auth.open(from, self.me, &self.buf[..len]) {
@@ -261,7 +262,7 @@ impl Client {
             self.socket.set_read_timeout(Some(left))?;
             let (len, src) = match self.socket.recv_from(&mut self.buf) {
                 Ok(r) => r,
-                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {
+                Err(e) if is_timeout(&e) || is_retry(&e) => {
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -295,6 +296,15 @@ fn wrong_key_hint(why: MacError) -> &'static str {
         MacError::Missing => " (the server runs --insecure?)",
         MacError::Unexpected => " (the server has a cluster key; this client runs --insecure)",
     }
+}
+
+/// A receive to try again at once: an ICMP "port unreachable" from an earlier send, or a
+/// signal that interrupted the wait.
+fn is_retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::Interrupted
+    )
 }
 
 pub(crate) fn is_timeout(e: &io::Error) -> bool {
