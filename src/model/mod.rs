@@ -1,5 +1,6 @@
 //! The model: Raft servers and clients under stateright's actor model, with faults (loss,
-//! duplication, reordering, crashes and restarts) and the properties of the Raft paper.
+//! duplication, reordering, crashes and restarts, writes not yet synced) and the properties of
+//! the Raft paper.
 //!
 //! [`RaftModel`] wraps stateright's `ActorModel`. It adds what a plain actor model cannot say:
 //! properties about steps (commitIndex never goes down, a leader only appends) recorded as

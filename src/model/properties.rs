@@ -269,7 +269,8 @@ pub fn applies_only_its_log(server: &ServerState) -> bool {
     server.commit_index <= server.log().last_index()
 }
 
-/// The logs as saved: what survives a crash of every server now.
+/// The logs as durable (stateright's saved storage; with `fsync` only what an fsync covered):
+/// what survives a crash of every server now.
 fn durable_logs(servers: usize, state: &State) -> impl Iterator<Item = Option<&Log>> {
     state.actor_storages[..servers]
         .iter()
