@@ -170,7 +170,7 @@ pub struct ModelArgs {
 /// Every key of a model file's `[model]` table: the flag that overrides it (if any) and what
 /// it means. `check --help` and the README's table are made from this, with the defaults, so
 /// neither can drift from the file format (a test compares it with what `ModelCfg` parses).
-pub const MODEL_KEYS: [(&str, Option<&str>, &str); 16] = [
+pub const MODEL_KEYS: [(&str, Option<&str>, &str); 20] = [
     ("servers", Some("--servers"), "servers in the cluster"),
     (
         "clients",
@@ -246,6 +246,26 @@ pub const MODEL_KEYS: [(&str, Option<&str>, &str); 16] = [
         "duplicate_once",
         Some("--duplicate-once"),
         "non-duplicating network: every message may be delivered twice",
+    ),
+    (
+        "fsync",
+        None,
+        "a save is durable only once a separate \"fsync completes\" step runs; a crash loses the rest",
+    ),
+    (
+        "pre_vote",
+        None,
+        "servers run PreVote: a candidate first asks whether it could win, raising no term",
+    ),
+    (
+        "check_quorum",
+        None,
+        "servers run CheckQuorum: a leader that hears no majority steps down; followers keep a lease",
+    ),
+    (
+        "deaf_first_leader",
+        None,
+        "fault: from its election on, the first leader hears no other server (it still sends)",
     ),
 ];
 
