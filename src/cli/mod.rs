@@ -170,7 +170,7 @@ pub struct ModelArgs {
 /// Every key of a model file's `[model]` table: the flag that overrides it (if any) and what
 /// it means. `check --help` and the README's table are made from this, with the defaults, so
 /// neither can drift from the file format (a test compares it with what `ModelCfg` parses).
-pub const MODEL_KEYS: [(&str, Option<&str>, &str); 20] = [
+pub const MODEL_KEYS: [(&str, Option<&str>, &str); 22] = [
     ("servers", Some("--servers"), "servers in the cluster"),
     (
         "clients",
@@ -266,6 +266,16 @@ pub const MODEL_KEYS: [(&str, Option<&str>, &str); 20] = [
         "deaf_first_leader",
         None,
         "fault: from its election on, the first leader hears no other server (it still sends)",
+    ),
+    (
+        "isolate_first_leader",
+        None,
+        "fault: once the first leader has committed an entry, it is cut off from the other servers (clients still reach it)",
+    ),
+    (
+        "read_index",
+        None,
+        "Gets are ReadIndex reads (a round of heartbeats, no log entry) rather than log entries",
     ),
 ];
 
