@@ -1,7 +1,7 @@
 //! The model's actors: Raft servers and the clients that drive them, as one actor type.
 
 use super::client::{ClientState, ModelClient};
-use crate::raft::{Config, HardState, Msg, ServerState, Timer};
+use crate::raft::{Config, HardState, Index, Msg, ServerState, Timer};
 use serde::Serialize;
 use stateright::actor::{Actor, Command, Id, Out};
 use std::borrow::Cow;
@@ -10,6 +10,15 @@ use std::borrow::Cow;
 pub enum ModelActor {
     Server(Config),
     Client(ModelClient),
+}
+
+/// A choice the model makes for an actor (a stateright random choice): each one is a branch.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Choice {
+    /// A client that has waited re-sends to this server.
+    ResendTo(Id),
+    /// A server compacts its log through this applied index (offered by `RaftModel`).
+    CompactThrough(Index),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -69,8 +78,7 @@ impl Actor for ModelActor {
     type Msg = Msg;
     type State = NodeState;
     type Timer = Timer;
-    /// A client's choice of the server it re-sends to.
-    type Random = Id;
+    type Random = Choice;
     type Storage = HardState;
 
     fn name(&self) -> String {
@@ -115,11 +123,19 @@ impl Actor for ModelActor {
         }
     }
 
-    fn on_random(&self, id: Id, state: &mut Cow<NodeState>, server: &Id, o: &mut Out<Self>) {
-        if let (ModelActor::Client(client), NodeState::Client(cs)) = (self, &**state)
-            && let Some(next) = client.on_retry(id, cs, *server, o)
-        {
-            *state = Cow::Owned(NodeState::Client(next));
+    fn on_random(&self, id: Id, state: &mut Cow<NodeState>, choice: &Choice, o: &mut Out<Self>) {
+        match (self, choice) {
+            (ModelActor::Client(client), Choice::ResendTo(server)) => {
+                if let NodeState::Client(cs) = &**state
+                    && let Some(next) = client.on_retry(id, cs, *server, o)
+                {
+                    *state = Cow::Owned(NodeState::Client(next));
+                }
+            }
+            (ModelActor::Server(server), Choice::CompactThrough(index)) => {
+                lift(state, o, |s, so| server.on_compact(id, s, *index, so))
+            }
+            _ => {}
         }
     }
 }

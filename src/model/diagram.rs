@@ -474,7 +474,7 @@ mod tests {
         assert!(svg.contains("term 0"));
         assert!(svg.contains("C0 waiting for #1 (Put x=a) at S0"));
         assert!(svg.contains("C0 -&gt; S0 Request(#1 Put x=a)"));
-        assert!(svg.contains("all 10 always-properties hold"));
+        assert!(svg.contains("all 11 always-properties hold"));
         assert!(!svg.contains("Envelope") && !svg.contains("ActorModelState"));
     }
 

@@ -6,16 +6,17 @@ use super::config::ModelCfg;
 use serde::Deserialize;
 
 /// The models `check` exhausts when given no model file and no options.
-pub const DEFAULT_SUITE: [&str; 5] = [
+pub const DEFAULT_SUITE: [&str; 6] = [
     "models/clients.toml",
     "models/elections.toml",
     "models/figure8.toml",
     "models/replication.toml",
     "models/full-faults.toml",
+    "models/compaction.toml",
 ];
 
 /// Every model file shipped in `models/`, by path, with its text.
-pub const SHIPPED: [(&str, &str); 10] = [
+pub const SHIPPED: [(&str, &str); 11] = [
     ("models/tiny.toml", include_str!("../../models/tiny.toml")),
     (
         "models/clients.toml",
@@ -47,6 +48,10 @@ pub const SHIPPED: [(&str, &str); 10] = [
         include_str!("../../models/five-servers.toml"),
     ),
     ("models/deep.toml", include_str!("../../models/deep.toml")),
+    (
+        "models/compaction.toml",
+        include_str!("../../models/compaction.toml"),
+    ),
 ];
 
 /// Unique states an exhaustive check finds, per strategy; a change means the state space

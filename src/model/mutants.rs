@@ -24,7 +24,7 @@ const fn exhaustive(mutant: Mutant, property: &'static str, model: &'static str)
 }
 
 /// Every mutant, with where it is caught: each in a model of the default suite, exhaustively.
-pub const CATCHES: [Catch; 31] = [
+pub const CATCHES: [Catch; 33] = [
     exhaustive(
         Mutant::ForgetVoteOnRestart,
         p::ELECTION_SAFETY,
@@ -168,6 +168,16 @@ pub const CATCHES: [Catch; 31] = [
         "models/clients.toml",
     ),
     exhaustive(Mutant::StaleRead, p::LINEARIZABLE, "models/clients.toml"),
+    exhaustive(
+        Mutant::InstallOlderSnapshot,
+        p::REPLAYS_COMMITS,
+        "models/compaction.toml",
+    ),
+    exhaustive(
+        Mutant::AppendBelowSnapshot,
+        p::LOG_MATCHING,
+        "models/compaction.toml",
+    ),
 ];
 
 /// Where `mutant` is caught (every mutant has a row; a test makes sure).

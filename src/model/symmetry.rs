@@ -4,6 +4,7 @@
 
 use super::client::ClientState;
 use super::{NodeState, State};
+use crate::model::Choice;
 use crate::raft::{HardState, Log, Msg, Reply, Role, ServerState, Timer, Tracker};
 use stateright::actor::{ActorModelState, Id};
 use stateright::util::DenseNatMap;
@@ -161,7 +162,8 @@ fn shape(msg: &Msg) -> (u8, u64) {
         Msg::AppendEntriesResponse { term, .. } => (3, *term),
         Msg::ClientRequest { .. } => (4, 0),
         Msg::ClientResponse { .. } => (5, 0),
-        _ => (6, 0),
+        Msg::InstallSnapshot { term, .. } => (6, *term),
+        _ => (7, 0),
     }
 }
 
@@ -230,6 +232,15 @@ impl Rewrite<Id> for NodeState {
         match self {
             NodeState::Server(s) => NodeState::Server(s.rewrite(plan)),
             NodeState::Client(c) => NodeState::Client(c.rewrite(plan)),
+        }
+    }
+}
+
+impl Rewrite<Id> for Choice {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        match self {
+            Choice::ResendTo(server) => Choice::ResendTo(server.rewrite(plan)),
+            Choice::CompactThrough(index) => Choice::CompactThrough(*index),
         }
     }
 }
@@ -324,6 +335,15 @@ impl Rewrite<Id> for Msg {
                 prev_log_term: *prev_log_term,
                 entries: entries.clone(), // entries name clients only
                 leader_commit: *leader_commit,
+            },
+            Msg::InstallSnapshot {
+                term,
+                leader_id,
+                snapshot,
+            } => Msg::InstallSnapshot {
+                term: *term,
+                leader_id: leader_id.rewrite(plan),
+                snapshot: snapshot.clone(), // a state machine names clients only
             },
             Msg::ClientResponse {
                 seq,

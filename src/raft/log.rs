@@ -3,7 +3,7 @@
 //! log is the snapshot (entries `1..=snapshot.last.index`, kept only as the state machine
 //! they produce) followed by the kept entries.
 
-use super::types::{Entry, Index, LogId, Term};
+use super::types::{Command, Entry, Index, LogId, Term};
 use crate::kv::KvStore;
 use im::Vector;
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,11 @@ impl Log {
     /// The compacted prefix.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
+    }
+
+    /// The compacted prefix, shared (to send it).
+    pub fn snapshot_shared(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshot)
     }
 
     /// The last index the snapshot covers (0 without one).
@@ -201,6 +206,53 @@ impl Log {
             .enumerate()
             .map(|(k, e)| (prev_index + 1 + k as Index, e))
             .any(|(i, e)| i > self.snapshot_index() && self.term_at(i) != Some(e.term))
+    }
+
+    /// The state machine after entries `1..=index` (at most the last index): the snapshot's
+    /// state, then the kept entries replayed on it.
+    pub fn replay_through(&self, index: Index) -> KvStore {
+        let mut kv = self.snapshot.state.clone();
+        let kept = index.saturating_sub(self.snapshot_index()) as usize;
+        for entry in self.entries.iter().take(kept) {
+            if let Command::Client {
+                client_id, seq, op, ..
+            } = &entry.command
+            {
+                kv.apply(*client_id, *seq, op);
+            }
+        }
+        kv
+    }
+
+    /// Compaction (§7): entries `..=index` become part of the snapshot, whose state `state`
+    /// is (the state machine after them). Only a kept index past the snapshot can be one.
+    pub fn compact_through(&mut self, index: Index, state: KvStore) {
+        let Some(term) = self
+            .term_at(index)
+            .filter(|_| index > self.snapshot_index())
+        else {
+            return;
+        };
+        let dropped = (index - self.snapshot_index()) as usize;
+        self.entries = self.entries.skip(dropped);
+        self.snapshot = Arc::new(Snapshot {
+            last: LogId { term, index },
+            state,
+        });
+    }
+
+    /// Figure 13, steps 6-7: a snapshot replaces the log it covers. With `keep_suffix`, the
+    /// entries after its last index stay (the caller has checked they follow it); otherwise
+    /// the whole log goes.
+    pub fn install(&mut self, snapshot: Arc<Snapshot>, keep_suffix: bool) {
+        let last = snapshot.last.index;
+        self.entries = if keep_suffix && last >= self.snapshot_index() {
+            let kept = (last - self.snapshot_index()) as usize;
+            self.entries.skip(kept.min(self.entries.len()))
+        } else {
+            Vector::new()
+        };
+        self.snapshot = snapshot;
     }
 
     /// Keeps entries up to `index` and drops the rest; the snapshot is never cut.

@@ -11,7 +11,7 @@ use super::message::Msg;
 use super::rules;
 use super::state::{HardState, ServerState};
 use super::step::{Effect, Input, Step};
-use super::types::LogId;
+use super::types::{Index, LogId};
 use super::validate::validate;
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
@@ -32,8 +32,21 @@ impl Config {
             Input::Msg(src, msg) => step.on_msg(src, msg),
             Input::Timeout(Timer::Election) => step.on_election_timeout(),
             Input::Timeout(Timer::Heartbeat) => step.on_heartbeat(),
+            Input::Compact(through) => step.on_compact(through),
         }
         step.finish()
+    }
+
+    /// [`Input::Compact`] as a stateright handler: the model's compaction action.
+    pub fn on_compact(
+        &self,
+        id: Id,
+        state: &mut Cow<ServerState>,
+        through: Index,
+        o: &mut Out<Self>,
+    ) {
+        let effects = self.step(id, state, Input::Compact(through));
+        self.emit(state, effects, o);
     }
 
     /// Turns effects into stateright commands; `Save` saves `state`'s hard state.
@@ -102,6 +115,11 @@ impl Step<'_, '_> {
                 };
                 self.handle_append_entries(leader_id, prev, entries, leader_commit);
             }
+            Msg::InstallSnapshot {
+                leader_id,
+                snapshot,
+                ..
+            } => self.handle_install_snapshot(leader_id, snapshot),
             Msg::AppendEntriesResponse {
                 success,
                 match_index,
@@ -123,7 +141,9 @@ impl Step<'_, '_> {
         let current = self.st().current_term();
         if term > current {
             if rules::follows_later_term(self.cfg) {
-                let leader = matches!(msg, Msg::AppendEntries { .. }).then_some(src);
+                let from_leader =
+                    matches!(msg, Msg::AppendEntries { .. } | Msg::InstallSnapshot { .. });
+                let leader = from_leader.then_some(src);
                 self.become_follower(term, leader);
             } else {
                 self.adopt_term(term);
@@ -139,7 +159,7 @@ impl Step<'_, '_> {
                     rules::answer_to_earlier_request_vote(self.cfg, current, term);
                 self.send(src, Msg::RequestVoteResponse { term, vote_granted });
             }
-            Msg::AppendEntries { .. } => self.send(
+            Msg::AppendEntries { .. } | Msg::InstallSnapshot { .. } => self.send(
                 src,
                 Msg::AppendEntriesResponse {
                     term: current,

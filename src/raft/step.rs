@@ -12,7 +12,7 @@ use super::message::Msg;
 use super::progress::Tracker;
 use super::rules;
 use super::state::{Role, ServerState};
-use super::types::{Command, Entry, Term};
+use super::types::{Command, Entry, Index, Term};
 use super::validate::Refusal;
 use stateright::actor::Id;
 use std::borrow::Cow;
@@ -35,6 +35,9 @@ pub enum Effect {
 pub enum Input {
     Msg(Id, Msg),
     Timeout(Timer),
+    /// The host asks for compaction (§7): the log through this applied index becomes a
+    /// snapshot. The model chooses when and where; a real server, when its log grows.
+    Compact(Index),
 }
 
 /// One handler invocation: the state it may change and the effects it produces.
