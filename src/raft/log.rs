@@ -344,6 +344,73 @@ mod tests {
         assert!(l.entries_from(5, 9).is_empty());
     }
 
+    fn put(term: Term, seq: u64) -> Entry {
+        Entry {
+            term,
+            command: Command::Client {
+                client_id: 1,
+                seq,
+                op: crate::kv::Op::Put {
+                    key: "k".into(),
+                    value: seq.to_string(),
+                },
+                reply_to: stateright::actor::Id::from(9),
+            },
+        }
+    }
+
+    #[test]
+    fn compaction_keeps_indexes_and_terms_and_replays_to_the_same_state() {
+        let mut l = Log::from_entries([put(1, 1), put(1, 2), put(2, 3)]);
+        let whole = l.replay_through(3);
+        l.compact_through(2, l.replay_through(2));
+        assert_eq!(
+            (l.snapshot_index(), l.first_index(), l.last_index()),
+            (2, 3, 3)
+        );
+        assert_eq!(l.term_at(2), Some(1), "the snapshot's last term");
+        assert_eq!(
+            l.term_at(1),
+            None,
+            "inside the snapshot only the state is kept"
+        );
+        assert_eq!(l.get(3), Some(&put(2, 3)));
+        assert_eq!(l.replay_through(3), whole);
+        assert_eq!(l.last_id(), LogId { term: 2, index: 3 });
+        l.compact_through(1, KvStore::default());
+        assert_eq!(l.snapshot_index(), 2, "compaction never goes back");
+    }
+
+    #[test]
+    fn an_append_below_the_snapshot_skips_what_it_covers() {
+        let mut l = Log::from_entries([put(1, 1), put(1, 2)]);
+        l.compact_through(2, l.replay_through(2));
+        assert!(!l.would_change(0, &[put(1, 1), put(1, 2)]));
+        assert!(l.append_after(0, &[put(1, 1), put(1, 2), put(1, 3)]));
+        assert_eq!((l.snapshot_index(), l.last_index()), (2, 3));
+        assert_eq!(l.get(3), Some(&put(1, 3)));
+    }
+
+    #[test]
+    fn install_keeps_a_matching_suffix_and_drops_a_conflicting_log() {
+        let leader = Log::from_entries([put(1, 1), put(1, 2)]);
+        let mut snapshot_log = leader.clone();
+        snapshot_log.compact_through(2, leader.replay_through(2));
+        let snapshot = snapshot_log.snapshot_shared();
+
+        let mut matching = Log::from_entries([put(1, 1), put(1, 2), put(1, 3)]);
+        matching.install(Arc::clone(&snapshot), true);
+        assert_eq!((matching.snapshot_index(), matching.last_index()), (2, 3));
+
+        let mut conflicting = Log::from_entries([put(1, 1), put(3, 9), put(3, 10)]);
+        conflicting.install(snapshot, false);
+        assert_eq!(
+            (conflicting.snapshot_index(), conflicting.last_index()),
+            (2, 2)
+        );
+        assert!(conflicting.is_empty());
+    }
+
     mod prop {
         use super::*;
         use proptest::prelude::*;

@@ -7,6 +7,7 @@ mod append_entries;
 mod hostile;
 mod leaders;
 mod request_vote;
+mod snapshots;
 
 use super::{
     Command, Config, Effect, Entry, HardState, Index, Input, Log, Msg, Op, Progress, Role,
