@@ -8,7 +8,7 @@
 //! [`Unsynced`] part until that step.
 
 use super::client::{ClientState, ModelClient};
-use crate::raft::{Config, Durable, Effect, HardState, Input, Msg, ServerState, Timer};
+use crate::raft::{Config, Durable, Effect, HardState, Index, Input, Msg, ServerState, Timer};
 use serde::Serialize;
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
@@ -33,6 +33,17 @@ pub enum ModelActor {
 
 // Each node state already sits behind stateright's `Arc`; a box would add an allocation per step.
 #[allow(clippy::large_enum_variant)]
+/// A choice the model makes for an actor (a stateright random choice): each one is a branch.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Choice {
+    /// A client that has waited re-sends to this server.
+    ResendTo(Id),
+    /// A server compacts its log through this applied index (offered by `RaftModel`).
+    CompactThrough(Index),
+    /// A server's fsync completes.
+    Fsync,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum NodeState {
     Server(ServerState, Unsynced),
@@ -129,7 +140,7 @@ impl Host<'_> {
                         if changed && !u.term_vote {
                             u.to_mut().term_vote = true;
                         }
-                        o.choose_random(FSYNC, vec![self.id]);
+                        o.choose_random(FSYNC, vec![Choice::Fsync]);
                     }
                 },
                 Effect::Send(to, msg, needs) => {
@@ -185,8 +196,7 @@ impl Actor for ModelActor {
     type Msg = Msg;
     type State = NodeState;
     type Timer = Timer;
-    /// A client's choice of the server it re-sends to; a server's own id for its fsync.
-    type Random = Id;
+    type Random = Choice;
     type Storage = HardState;
 
     fn name(&self) -> String {
@@ -254,20 +264,30 @@ impl Actor for ModelActor {
         }
     }
 
-    fn on_random(&self, id: Id, state: &mut Cow<NodeState>, random: &Id, o: &mut Out<Self>) {
-        match (self, &**state) {
-            (ModelActor::Client(client), NodeState::Client(cs)) => {
-                if let Some(next) = client.on_retry(id, cs, *random, o) {
+    fn on_random(&self, id: Id, state: &mut Cow<NodeState>, choice: &Choice, o: &mut Out<Self>) {
+        match (self, &**state, choice) {
+            (ModelActor::Client(client), NodeState::Client(cs), Choice::ResendTo(server)) => {
+                if let Some(next) = client.on_retry(id, cs, *server, o) {
                     *state = Cow::Owned(NodeState::Client(next));
                 }
             }
-            (ModelActor::Server(server, disk), NodeState::Server(s, u)) => {
+            (ModelActor::Server(server, disk), NodeState::Server(s, u), Choice::Fsync) => {
                 let host = Host {
                     server,
                     disk: *disk,
                     id,
                 };
                 *state = Cow::Owned(host.fsync(s, u, o));
+            }
+            (ModelActor::Server(server, disk), NodeState::Server(s, u), Choice::CompactThrough(index)) => {
+                let host = Host {
+                    server,
+                    disk: *disk,
+                    id,
+                };
+                if let Some(next) = host.step(s, u, Input::Compact(*index), o) {
+                    *state = Cow::Owned(next);
+                }
             }
             _ => {}
         }

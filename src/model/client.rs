@@ -6,6 +6,7 @@
 //! special (the checker treats servers as interchangeable: symmetry).
 
 use super::ModelActor;
+use super::actor::Choice;
 use crate::raft::{ClientId, Msg, Op, Reply};
 use serde::Serialize;
 use stateright::actor::{Id, Out};
@@ -51,7 +52,8 @@ impl ModelClient {
     fn send(&self, id: Id, next: &ClientState, o: &mut Out<ModelActor>) {
         o.send(next.target, self.request(id, next.seq));
         if next.retries < self.max_retries {
-            o.choose_random(CHOICE, self.servers.clone());
+            let choices = self.servers.iter().map(|&s| Choice::ResendTo(s)).collect();
+            o.choose_random(CHOICE, choices);
         } else {
             o.remove_random(CHOICE);
         }

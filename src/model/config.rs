@@ -64,6 +64,9 @@ pub struct ModelCfg {
     /// only the periodic re-send (which matters after a loss, and spreads a new commit index
     /// sooner) is left out. A large part of the state space, so a knob.
     pub heartbeats: bool,
+    /// Compactions in one run at most: a running server compacts its log through any applied
+    /// index past its snapshot, whenever the model chooses (0: logs are never compacted).
+    pub max_compactions: u8,
     /// Bound: no server's term goes past this.
     pub max_term: u64,
     /// Bound: no server's log grows past this.
@@ -115,6 +118,7 @@ impl Default for ModelCfg {
             lossy: false,
             max_crashes: 0,
             max_crash_events: 0,
+            max_compactions: 0,
             heartbeats: true,
             max_term: 2,
             max_log_len: 3,
@@ -213,6 +217,7 @@ impl ModelCfg {
     /// Bounds of the search: terms, log lengths, and only servers crash.
     pub fn within_boundary(&self, state: &State) -> bool {
         state.history.crashes <= self.max_crash_events
+            && state.history.compactions <= self.max_compactions
             && (self.max_in_flight == 0 || self.peer_messages(state) <= self.max_in_flight)
             && (self.max_per_link == 0
                 || self.network == NetworkKind::Ordered

@@ -6,7 +6,7 @@ use super::config::ModelCfg;
 use serde::Deserialize;
 
 /// The models `check` exhausts when given no model file and no options.
-pub const DEFAULT_SUITE: [&str; 8] = [
+pub const DEFAULT_SUITE: [&str; 9] = [
     "models/clients.toml",
     "models/elections.toml",
     "models/figure8.toml",
@@ -15,10 +15,11 @@ pub const DEFAULT_SUITE: [&str; 8] = [
     "models/durability.toml",
     "models/deaf-leader.toml",
     "models/reads.toml",
+    "models/compaction.toml",
 ];
 
 /// Every model file shipped in `models/`, by path, with its text.
-pub const SHIPPED: [(&str, &str); 13] = [
+pub const SHIPPED: [(&str, &str); 14] = [
     ("models/tiny.toml", include_str!("../../models/tiny.toml")),
     (
         "models/clients.toml",
@@ -59,6 +60,10 @@ pub const SHIPPED: [(&str, &str); 13] = [
         include_str!("../../models/deaf-leader.toml"),
     ),
     ("models/reads.toml", include_str!("../../models/reads.toml")),
+    (
+        "models/compaction.toml",
+        include_str!("../../models/compaction.toml"),
+    ),
 ];
 
 /// Unique states an exhaustive check finds, per strategy; a change means the state space

@@ -4,7 +4,7 @@
 //! states. It names no server but the deaf one (`deaf`), which symmetry renames.
 
 use crate::kv::KvStore;
-use crate::raft::{ClientId, Command, Entry, Index, Log, Msg, Op, OpResult, Reply, Term};
+use crate::raft::{ClientId, Entry, Index, Msg, Op, OpResult, Reply, Term};
 use im::{OrdMap, OrdSet};
 use stateright::actor::{Envelope, Id};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
@@ -65,6 +65,8 @@ pub struct History {
     /// other servers from then on (deaf: it hears none; isolated: nor do they hear it). The
     /// only name the history holds; symmetry renames it.
     pub deaf: Option<Id>,
+    /// Compactions so far (the model bounds the total).
+    pub compactions: u8,
 }
 
 impl Default for History {
@@ -83,27 +85,7 @@ impl Default for History {
             crashes: 0,
             campaigned: 0,
             deaf: None,
-        }
-    }
-}
-
-/// The state machine after applying entries `1..=upto` of `log` in order: its snapshot's
-/// state, then the kept entries.
-pub fn replay(log: &Log, upto: Index) -> KvStore {
-    let mut kv = log.snapshot().state.clone();
-    let kept = upto.saturating_sub(log.snapshot_index());
-    apply_all(&mut kv, log.iter().take(kept as usize));
-    kv
-}
-
-/// Applies `entries` to `kv` in order.
-pub fn apply_all<'a>(kv: &mut KvStore, entries: impl IntoIterator<Item = &'a Entry>) {
-    for entry in entries {
-        if let Command::Client {
-            client_id, seq, op, ..
-        } = &entry.command
-        {
-            kv.apply(*client_id, *seq, op);
+            compactions: 0,
         }
     }
 }

@@ -20,7 +20,7 @@
 
 use super::actor::FSYNC;
 use super::{Action, RaftModel, State, messages_in_flight};
-use crate::raft::{Role, Timer};
+use crate::raft::{Log, Role, Timer};
 use stateright::Model;
 use stateright::actor::{ActorModelAction, Envelope, Id, Network};
 
@@ -112,7 +112,7 @@ fn fsync_all(model: &RaftModel, mut state: State) -> State {
             let fsync: Action = ActorModelAction::SelectRandom {
                 actor: id,
                 key: FSYNC.into(),
-                random: id,
+                random: super::actor::Choice::Fsync,
             };
             if let Some(next) = model.actors.next_state(&state, fsync) {
                 state = next;
@@ -120,6 +120,15 @@ fn fsync_all(model: &RaftModel, mut state: State) -> State {
         }
     }
     state
+}
+
+/// Whether two logs are one logical log: the same last entry, and the same entries wherever
+/// both keep them. (What one has compacted and the other keeps is committed, so the same.)
+fn same_log(a: &Log, b: &Log) -> bool {
+    let from = a.snapshot_index().max(b.snapshot_index());
+    a.last_index() == b.last_index()
+        && a.term_at(from) == b.term_at(from)
+        && (from + 1..=a.last_index()).all(|i| a.get(i) == b.get(i))
 }
 
 fn server(state: &State, i: usize) -> Option<&crate::raft::ServerState> {
@@ -168,7 +177,7 @@ fn agreed(servers: usize, deaf: Option<Id>, state: &State) -> bool {
     all.iter().all(|s| {
         s.current_term() == term
             && (s.is_leader() || matches!(s.role, Role::Follower { leader: Some(_) }))
-            && s.log() == leader.log()
+            && same_log(s.log(), leader.log())
             && s.commit_index == last
     }) && all.iter().filter(|s| s.is_leader()).count() == 1
 }

@@ -22,7 +22,7 @@ pub mod story;
 pub mod symmetry;
 pub mod walk;
 
-pub use actor::{ModelActor, NodeState};
+pub use actor::{Choice, ModelActor, NodeState};
 pub use config::ModelCfg;
 pub use history::History;
 
@@ -31,7 +31,7 @@ use stateright::actor::{ActorModel, ActorModelAction, ActorModelState, Id, Netwo
 use stateright::{Model, Path, Property};
 
 pub type State = ActorModelState<ModelActor, History>;
-pub type Action = ActorModelAction<Msg, Timer, Id>;
+pub type Action = ActorModelAction<Msg, Timer, Choice>;
 
 pub struct RaftModel {
     pub cfg: ModelCfg,
@@ -144,6 +144,10 @@ impl RaftModel {
             ActorModelAction::Crash(_) => {
                 last.history.crashes.saturating_add(1) > self.cfg.max_crash_events
             }
+            ActorModelAction::SelectRandom {
+                random: Choice::CompactThrough(_),
+                ..
+            } => last.history.compactions.saturating_add(1) > self.cfg.max_compactions,
             ActorModelAction::Timeout(id, timer) => {
                 let i = usize::from(*id);
                 match (&self.actors.actors[i], last.actor_states[i].as_server()) {
@@ -157,6 +161,31 @@ impl RaftModel {
         }
     }
 }
+
+impl RaftModel {
+    /// Compaction, the model's choice: while the budget lasts, any running server may compact
+    /// through any applied index past its snapshot.
+    fn compactions(&self, state: &State, actions: &mut Vec<Action>) {
+        if state.history.compactions >= self.cfg.max_compactions {
+            return;
+        }
+        for (i, node) in state.actor_states.iter().enumerate() {
+            let Some(server) = node.as_server().filter(|_| !state.crashed[i]) else {
+                continue;
+            };
+            for index in server.log().first_index()..=server.commit_index {
+                actions.push(ActorModelAction::SelectRandom {
+                    actor: Id::from(i),
+                    key: COMPACT.to_owned(),
+                    random: Choice::CompactThrough(index),
+                });
+            }
+        }
+    }
+}
+
+/// The key of the compaction choice.
+const COMPACT: &str = "compact";
 
 /// Records the entries `server` committed after `from` in the history; returns whether they
 /// agree with what was committed before at their indexes, and whether the server's state
@@ -179,7 +208,7 @@ fn record_commit(history: &mut History, from: Index, server: &ServerState) -> bo
             }
         }
     }
-    server.kv == history::replay(server.log(), server.commit_index)
+    server.kv == server.log().replay_through(server.commit_index)
 }
 
 /// Loses every message in flight from `src` to `dst` where `lost(src, dst)`.
@@ -250,6 +279,7 @@ impl Model for RaftModel {
 
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
         self.actors.actions(state, actions);
+        self.compactions(state, actions);
         if !self.cfg.heartbeats {
             actions.retain(|a| !matches!(a, ActorModelAction::Timeout(_, Timer::Heartbeat)));
         }
@@ -261,10 +291,20 @@ impl Model for RaftModel {
         }
         // Read what the step needs from the action up front, so it moves without a clone.
         let crash = matches!(action, ActorModelAction::Crash(_));
+        let compaction = matches!(
+            action,
+            ActorModelAction::SelectRandom {
+                random: Choice::CompactThrough(_),
+                ..
+            }
+        );
         let actor = acting_server(&action);
         let mut next = self.actors.next_state(last, action)?;
         if crash {
             next.history.crashes = next.history.crashes.saturating_add(1);
+        }
+        if compaction {
+            next.history.compactions = next.history.compactions.saturating_add(1);
         }
         self.record_step(last, &mut next, actor);
         self.normalize_network(last, &mut next);

@@ -24,7 +24,7 @@ const fn exhaustive(mutant: Mutant, property: &'static str, model: &'static str)
 }
 
 /// Every mutant, with where it is caught: each in a model of the default suite, exhaustively.
-pub const CATCHES: [Catch; 38] = [
+pub const CATCHES: [Catch; 40] = [
     exhaustive(
         Mutant::RequestVoteBeforeFsync,
         p::ELECTION_SAFETY,
@@ -199,6 +199,16 @@ pub const CATCHES: [Catch; 38] = [
         "models/deaf-leader.toml",
     ),
     exhaustive(Mutant::StaleReadIndex, p::LINEARIZABLE, "models/reads.toml"),
+    exhaustive(
+        Mutant::InstallOlderSnapshot,
+        p::REPLAYS_COMMITS,
+        "models/compaction.toml",
+    ),
+    exhaustive(
+        Mutant::AppendBelowSnapshot,
+        p::LOG_MATCHING,
+        "models/compaction.toml",
+    ),
 ];
 
 /// Where `mutant` is caught (every mutant has a row; a test makes sure).

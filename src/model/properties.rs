@@ -6,7 +6,8 @@
 
 use super::history::{Committed, KvSpec};
 use super::{ModelCfg, RaftModel, State};
-use crate::raft::{Command, Entry, Index, Log, Op, ServerState, Term};
+use crate::kv::KvStore;
+use crate::raft::{Command, Entry, Index, Log, Op, ServerState, Snapshot, Term};
 use im::OrdMap;
 use stateright::Property;
 use stateright::actor::Id;
@@ -19,6 +20,7 @@ pub const LEADER_APPEND_ONLY: &str = "Leader Append-Only";
 pub const LOG_MATCHING: &str = "Log Matching";
 pub const LEADER_COMPLETENESS: &str = "Leader Completeness";
 pub const STATE_MACHINE_SAFETY: &str = "State Machine Safety";
+pub const REPLAYS_COMMITS: &str = "State Machine Replays Commits";
 pub const COMMIT_INDEX_MONOTONIC: &str = "commitIndex monotonic";
 pub const LINEARIZABLE: &str = "Linearizable";
 pub const COMMITTED_IS_DURABLE: &str = "Committed Is Durable";
@@ -32,13 +34,16 @@ pub const READ_SEES_WRITE: &str = "a read returns a written value";
 pub const WRITE_OUTLIVES_LEADER: &str = "a committed write outlives its leader's term";
 pub const BATCH_SENT: &str = "an AppendEntries carries several entries";
 pub const READ_BY_INDEX: &str = "a read is answered by ReadIndex";
+pub const SNAPSHOT_SENT: &str = "a leader sends a snapshot";
+pub const SNAPSHOT_AND_ENTRIES: &str = "a log keeps entries after its snapshot";
 
-pub const ALWAYS: [&str; 11] = [
+pub const ALWAYS: [&str; 12] = [
     ELECTION_SAFETY,
     LEADER_APPEND_ONLY,
     LOG_MATCHING,
     LEADER_COMPLETENESS,
     STATE_MACHINE_SAFETY,
+    REPLAYS_COMMITS,
     COMMIT_INDEX_MONOTONIC,
     LINEARIZABLE,
     COMMITTED_IS_DURABLE,
@@ -64,6 +69,9 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
         }),
         Property::always(STATE_MACHINE_SAFETY, |_, s: &State| {
             !s.history.applied_diverged && iter_servers(s).all(applies_only_its_log)
+        }),
+        Property::always(REPLAYS_COMMITS, |m: &RaftModel, s: &State| {
+            replays_commits(m.cfg.servers, s)
         }),
         Property::always(COMMIT_INDEX_MONOTONIC, |_, s: &State| {
             !s.history.commit_regressed
@@ -93,6 +101,16 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
             )
         }));
     }
+    if cfg.max_compactions > 0 {
+        properties.push(Property::sometimes(SNAPSHOT_SENT, |_, s: &State| {
+            super::messages_in_flight(&s.network)
+                .iter()
+                .any(|(_, _, m)| matches!(m, crate::raft::Msg::InstallSnapshot { .. }))
+        }));
+        properties.push(Property::sometimes(SNAPSHOT_AND_ENTRIES, |_, s: &State| {
+            iter_servers(s).any(|v| v.log().snapshot_index() > 0 && !v.log().is_empty())
+        }));
+    }
     let ops: Vec<Op> = (0..cfg.clients).flat_map(|c| cfg.workload(c)).collect();
     if !ops.is_empty() {
         properties.push(Property::sometimes(CLIENT_REPLIED, |_, s: &State| {
@@ -101,8 +119,9 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
     }
     let puts = ops.iter().any(|op| matches!(op, Op::Put { .. }));
     let gets = ops.iter().any(|op| matches!(op, Op::Get { .. }));
-    // An isolated first leader commits only its no-op before it is cut off.
-    if puts && cfg.max_term >= 2 && !cfg.isolate_first_leader {
+    // Room for two leaders' no-ops and the write; an isolated first leader commits only its
+    // no-op before it is cut off.
+    if puts && cfg.max_term >= 2 && cfg.max_log_len >= 3 && !cfg.isolate_first_leader {
         properties.push(Property::sometimes(
             WRITE_OUTLIVES_LEADER,
             |_, s: &State| write_outlives_leader(s),
@@ -267,6 +286,56 @@ pub fn leader_completeness(committed: &OrdMap<Index, Committed>, server: &Server
 /// history, against every entry ever committed.
 pub fn applies_only_its_log(server: &ServerState) -> bool {
     server.commit_index <= server.log().last_index()
+}
+
+/// State Machine Replays Commits: every server's state machine is the replay of the entries
+/// committed at `1..=commitIndex` (the prefix it claims), and every snapshot, in memory or
+/// saved, is the replay of the committed entries it covers and ends in the committed entry's
+/// term. Replayed from the history, not from the server's own log, so a snapshot that reverts
+/// or skips committed entries cannot vouch for itself.
+pub fn replays_commits(servers: usize, state: &State) -> bool {
+    let committed = &state.history.committed;
+    let mut claims: Vec<(Index, &KvStore)> = Vec::new();
+    let saved = state.actor_storages[..servers].iter().flatten();
+    let logs = iter_servers(state)
+        .map(|s| s.log())
+        .chain(saved.map(|h| &h.log));
+    for log in logs {
+        let snap = log.snapshot();
+        if !snap.is_empty() {
+            if !snapshot_term_committed(committed, snap) {
+                return false;
+            }
+            claims.push((snap.last.index, &snap.state));
+        }
+    }
+    claims.extend(iter_servers(state).map(|s| (s.commit_index, &s.kv)));
+    claims.sort_unstable_by_key(|(index, _)| *index);
+    let mut kv = KvStore::default();
+    let mut applied = 0;
+    for (index, claimed) in claims {
+        while applied < index {
+            applied += 1;
+            let Some(c) = committed.get(&applied) else {
+                return false; // claims an index nobody committed
+            };
+            if let Command::Client {
+                client_id, seq, op, ..
+            } = &c.entry.command
+            {
+                kv.apply(*client_id, *seq, op);
+            }
+        }
+        if *claimed != kv {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether a snapshot's last term is that of the entry committed at its last index.
+fn snapshot_term_committed(committed: &OrdMap<Index, Committed>, snap: &Snapshot) -> bool {
+    committed.get(&snap.last.index).map(|c| c.entry.term) == Some(snap.last.term)
 }
 
 /// The logs as durable (stateright's saved storage; with `fsync` only what an fsync covered):

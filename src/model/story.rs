@@ -4,6 +4,7 @@
 use super::client::ClientState;
 use super::config::ModelCfg;
 use super::{Action, NodeState, State};
+use crate::model::Choice;
 use crate::raft::{Command, Entry, Log, Msg, Op, OpResult, Reply, Role, ServerState, Timer};
 use stateright::actor::{ActorModelAction, Id, Network};
 use std::collections::BTreeMap;
@@ -44,11 +45,16 @@ pub fn entry(index: u64, e: &Entry) -> String {
 }
 
 pub fn log(l: &Log) -> String {
-    let items: Vec<String> = l
+    let first = l.first_index();
+    let mut items: Vec<String> = l
         .iter()
         .enumerate()
-        .map(|(i, e)| entry(i as u64 + 1, e))
+        .map(|(i, e)| entry(first + i as u64, e))
         .collect();
+    if !l.snapshot().is_empty() {
+        let last = l.snapshot().last;
+        items.insert(0, format!("snapshot..{}:{}", last.index, last.term));
+    }
     format!("[{}]", items.join(", "))
 }
 
@@ -100,6 +106,10 @@ pub fn msg(cfg: &ModelCfg, m: &Msg) -> String {
         } => format!(
             "AppendEntries(term {term}, prev {prev_log_index}:{prev_log_term}, {}, commit {leader_commit})",
             plural(entries.len(), "entry").replace("entrys", "entries")
+        ),
+        Msg::InstallSnapshot { term, snapshot, .. } => format!(
+            "InstallSnapshot(term {term}, through {}:{})",
+            snapshot.last.index, snapshot.last.term
         ),
         Msg::AppendEntriesResponse {
             term,
@@ -164,14 +174,25 @@ pub fn action(cfg: &ModelCfg, a: &Action) -> String {
         }
         ActorModelAction::Crash(id) => format!("{} crashes", node(cfg, *id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", node(cfg, *id)),
-        ActorModelAction::SelectRandom { actor, .. } if cfg.is_server(*actor) => {
-            format!("{} fsync completes", node(cfg, *actor))
-        }
-        ActorModelAction::SelectRandom { actor, random, .. } => format!(
+        ActorModelAction::SelectRandom {
+            actor,
+            random: Choice::Fsync,
+            ..
+        } => format!("{} fsync completes", node(cfg, *actor)),
+        ActorModelAction::SelectRandom {
+            actor,
+            random: Choice::ResendTo(server),
+            ..
+        } => format!(
             "{} gives up waiting, re-sends to {}",
             node(cfg, *actor),
-            node(cfg, *random)
+            node(cfg, *server)
         ),
+        ActorModelAction::SelectRandom {
+            actor,
+            random: Choice::CompactThrough(index),
+            ..
+        } => format!("{} compacts its log through {index}", node(cfg, *actor)),
     }
 }
 

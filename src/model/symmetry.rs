@@ -5,6 +5,7 @@
 use super::actor::Unsynced;
 use super::client::ClientState;
 use super::{NodeState, State};
+use crate::model::Choice;
 use crate::raft::{HardState, Log, Msg, Reply, Role, ServerState, Timer, Tracker};
 use stateright::actor::{ActorModelState, Id};
 use stateright::util::DenseNatMap;
@@ -170,6 +171,7 @@ fn shape(msg: &Msg) -> (u8, u64) {
         Msg::ClientResponse { .. } => (5, 0),
         Msg::PreVote { term, .. } => (7, *term),
         Msg::PreVoteResponse { term, .. } => (8, *term),
+        Msg::InstallSnapshot { term, .. } => (9, *term),
         _ => (6, 0),
     }
 }
@@ -252,6 +254,16 @@ impl Rewrite<Id> for NodeState {
                 },
             ),
             NodeState::Client(c) => NodeState::Client(c.rewrite(plan)),
+        }
+    }
+}
+
+impl Rewrite<Id> for Choice {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        match self {
+            Choice::ResendTo(server) => Choice::ResendTo(server.rewrite(plan)),
+            Choice::CompactThrough(index) => Choice::CompactThrough(*index),
+            Choice::Fsync => Choice::Fsync,
         }
     }
 }
@@ -366,6 +378,15 @@ impl Rewrite<Id> for Msg {
                 entries: entries.clone(), // entries name clients only
                 leader_commit: *leader_commit,
                 read_round: *read_round,
+            },
+            Msg::InstallSnapshot {
+                term,
+                leader_id,
+                snapshot,
+            } => Msg::InstallSnapshot {
+                term: *term,
+                leader_id: leader_id.rewrite(plan),
+                snapshot: snapshot.clone(), // a state machine names clients only
             },
             Msg::ClientResponse {
                 seq,

@@ -3,7 +3,7 @@
 //! log is the snapshot (entries `1..=snapshot.last.index`, kept only as the state machine
 //! they produce) followed by the kept entries.
 
-use super::types::{Entry, Index, LogId, Term};
+use super::types::{Command, Entry, Index, LogId, Term};
 use crate::kv::KvStore;
 use im::Vector;
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,11 @@ impl Log {
     /// The compacted prefix.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
+    }
+
+    /// The compacted prefix, shared (to send it).
+    pub fn snapshot_shared(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshot)
     }
 
     /// The last index the snapshot covers (0 without one).
@@ -203,6 +208,53 @@ impl Log {
             .any(|(i, e)| i > self.snapshot_index() && self.term_at(i) != Some(e.term))
     }
 
+    /// The state machine after entries `1..=index` (at most the last index): the snapshot's
+    /// state, then the kept entries replayed on it.
+    pub fn replay_through(&self, index: Index) -> KvStore {
+        let mut kv = self.snapshot.state.clone();
+        let kept = index.saturating_sub(self.snapshot_index()) as usize;
+        for entry in self.entries.iter().take(kept) {
+            if let Command::Client {
+                client_id, seq, op, ..
+            } = &entry.command
+            {
+                kv.apply(*client_id, *seq, op);
+            }
+        }
+        kv
+    }
+
+    /// Compaction (§7): entries `..=index` become part of the snapshot, whose state `state`
+    /// is (the state machine after them). Only a kept index past the snapshot can be one.
+    pub fn compact_through(&mut self, index: Index, state: KvStore) {
+        let Some(term) = self
+            .term_at(index)
+            .filter(|_| index > self.snapshot_index())
+        else {
+            return;
+        };
+        let dropped = (index - self.snapshot_index()) as usize;
+        self.entries = self.entries.skip(dropped);
+        self.snapshot = Arc::new(Snapshot {
+            last: LogId { term, index },
+            state,
+        });
+    }
+
+    /// Figure 13, steps 6-7: a snapshot replaces the log it covers. With `keep_suffix`, the
+    /// entries after its last index stay (the caller has checked they follow it); otherwise
+    /// the whole log goes.
+    pub fn install(&mut self, snapshot: Arc<Snapshot>, keep_suffix: bool) {
+        let last = snapshot.last.index;
+        self.entries = if keep_suffix && last >= self.snapshot_index() {
+            let kept = (last - self.snapshot_index()) as usize;
+            self.entries.skip(kept.min(self.entries.len()))
+        } else {
+            Vector::new()
+        };
+        self.snapshot = snapshot;
+    }
+
     /// Keeps entries up to `index` and drops the rest; the snapshot is never cut.
     pub fn truncate_after(&mut self, index: Index) {
         let keep = index.saturating_sub(self.snapshot_index());
@@ -290,6 +342,73 @@ mod tests {
         let l = log(&[1, 2, 3, 4]);
         assert_eq!(entries(&[2, 3]), l.entries_from(2, 2));
         assert!(l.entries_from(5, 9).is_empty());
+    }
+
+    fn put(term: Term, seq: u64) -> Entry {
+        Entry {
+            term,
+            command: Command::Client {
+                client_id: 1,
+                seq,
+                op: crate::kv::Op::Put {
+                    key: "k".into(),
+                    value: seq.to_string(),
+                },
+                reply_to: stateright::actor::Id::from(9),
+            },
+        }
+    }
+
+    #[test]
+    fn compaction_keeps_indexes_and_terms_and_replays_to_the_same_state() {
+        let mut l = Log::from_entries([put(1, 1), put(1, 2), put(2, 3)]);
+        let whole = l.replay_through(3);
+        l.compact_through(2, l.replay_through(2));
+        assert_eq!(
+            (l.snapshot_index(), l.first_index(), l.last_index()),
+            (2, 3, 3)
+        );
+        assert_eq!(l.term_at(2), Some(1), "the snapshot's last term");
+        assert_eq!(
+            l.term_at(1),
+            None,
+            "inside the snapshot only the state is kept"
+        );
+        assert_eq!(l.get(3), Some(&put(2, 3)));
+        assert_eq!(l.replay_through(3), whole);
+        assert_eq!(l.last_id(), LogId { term: 2, index: 3 });
+        l.compact_through(1, KvStore::default());
+        assert_eq!(l.snapshot_index(), 2, "compaction never goes back");
+    }
+
+    #[test]
+    fn an_append_below_the_snapshot_skips_what_it_covers() {
+        let mut l = Log::from_entries([put(1, 1), put(1, 2)]);
+        l.compact_through(2, l.replay_through(2));
+        assert!(!l.would_change(0, &[put(1, 1), put(1, 2)]));
+        assert!(l.append_after(0, &[put(1, 1), put(1, 2), put(1, 3)]));
+        assert_eq!((l.snapshot_index(), l.last_index()), (2, 3));
+        assert_eq!(l.get(3), Some(&put(1, 3)));
+    }
+
+    #[test]
+    fn install_keeps_a_matching_suffix_and_drops_a_conflicting_log() {
+        let leader = Log::from_entries([put(1, 1), put(1, 2)]);
+        let mut snapshot_log = leader.clone();
+        snapshot_log.compact_through(2, leader.replay_through(2));
+        let snapshot = snapshot_log.snapshot_shared();
+
+        let mut matching = Log::from_entries([put(1, 1), put(1, 2), put(1, 3)]);
+        matching.install(Arc::clone(&snapshot), true);
+        assert_eq!((matching.snapshot_index(), matching.last_index()), (2, 3));
+
+        let mut conflicting = Log::from_entries([put(1, 1), put(3, 9), put(3, 10)]);
+        conflicting.install(snapshot, false);
+        assert_eq!(
+            (conflicting.snapshot_index(), conflicting.last_index()),
+            (2, 2)
+        );
+        assert!(conflicting.is_empty());
     }
 
     mod prop {

@@ -1,9 +1,11 @@
 //! Every message the protocol sends: the two RPCs of Figure 2 with their replies, the client
 //! interface, and a status probe for operators. One variant per message, exactly its fields.
 
+use super::log::Snapshot;
 use super::types::{ClientId, Entry, Index, Op, OpResult, Term};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -44,6 +46,14 @@ pub enum Msg {
         /// reads; echoed in the answer. 0 when no read has asked for one.
         #[serde(default)]
         read_round: u64,
+    },
+    /// Sent by the leader to a follower whose nextIndex fell inside the leader's snapshot:
+    /// the entries it needs are gone (§7, Figure 13). Sent whole; a transport may cut it into
+    /// chunks. Answered by an `AppendEntriesResponse` acknowledging the snapshot's last index.
+    InstallSnapshot {
+        term: Term,
+        leader_id: Id,
+        snapshot: Arc<Snapshot>,
     },
     AppendEntriesResponse {
         term: Term,
@@ -111,6 +121,7 @@ impl Msg {
             | Msg::PreVote { term, .. }
             | Msg::PreVoteResponse { term, .. }
             | Msg::AppendEntries { term, .. }
+            | Msg::InstallSnapshot { term, .. }
             | Msg::AppendEntriesResponse { term, .. } => Some(*term),
             _ => None,
         }

@@ -29,7 +29,7 @@ pub mod validate;
 mod tests;
 
 pub use config::{Config, Timer};
-pub use log::Log;
+pub use log::{Log, Snapshot};
 pub use message::{Conflict, Msg, Reply, Status};
 pub use mutant::Mutant;
 pub use progress::{Progress, Tracker};

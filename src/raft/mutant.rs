@@ -80,6 +80,14 @@ mutants! {
     /// Step 5 broken: set commitIndex = min(leaderCommit, last new entry) even when lower.
     CommitIndexRegresses = "commit-index-regresses", "let a stale AppendEntries lower commitIndex";
 
+    // ---- snapshots (§7, Figure 13) ----
+    /// Install a snapshot that covers less than the server has applied (a stale, duplicated or
+    /// reordered InstallSnapshot), reverting its state machine.
+    InstallOlderSnapshot = "install-older-snapshot", "install a snapshot older than what is applied";
+    /// An AppendEntries whose prevLogIndex is inside the snapshot: append its entries after the
+    /// snapshot instead of skipping the ones the snapshot covers.
+    AppendBelowSnapshot = "append-below-snapshot", "append entries a snapshot covers after the snapshot";
+
     // ---- rules for all servers ----
     /// Apply log entries past commitIndex whenever commitIndex moves.
     ApplyBeforeCommit = "apply-before-commit", "apply entries that are not committed";

@@ -1,6 +1,7 @@
 //! Log replication (§5.3) and commitment (§5.4.2): AppendEntries on both ends, the leader's
 //! progress per follower, and applying committed entries.
 
+use super::log::Snapshot;
 use super::message::{Conflict, Msg, Reply};
 use super::rules;
 use super::state::Role;
@@ -9,6 +10,7 @@ use super::types::{Command, Entry, Index, LogId};
 use super::validate::Refusal;
 use crate::kv::Applied;
 use stateright::actor::Id;
+use std::sync::Arc;
 
 impl Step<'_, '_> {
     /// Leaders: the heartbeat re-sends whatever each follower has not acknowledged.
@@ -40,6 +42,9 @@ impl Step<'_, '_> {
             p.next_index
         };
         let next = from.min(log.last_index() + 1);
+        if next <= log.snapshot_index() {
+            return self.send_snapshot(peer);
+        }
         let prev_log_index = next - 1;
         let entries = log.entries_from(next, self.cfg.max_append_entries);
         let last_sent = prev_log_index + entries.len() as Index;
@@ -60,18 +65,33 @@ impl Step<'_, '_> {
         self.send_when(peer, msg, rules::append_needs(prev_log_index));
     }
 
-    /// AppendEntries RPC, receiver implementation (Figure 2; §5.3). The term is already
-    /// settled: the request is of this server's current term.
-    pub(super) fn handle_append_entries(
-        &mut self,
-        leader: Id,
-        prev: LogId,
-        entries: Vec<Entry>,
-        leader_commit: Index,
-        read_round: u64,
-    ) {
+    /// The entries `peer` needs next are compacted: send the snapshot (§7), and send on from
+    /// after it.
+    fn send_snapshot(&mut self, peer: Id) {
+        let st = self.st();
+        let Some(p) = st.progress.get(peer) else {
+            return;
+        };
+        let snapshot = st.log().snapshot_shared();
+        let msg = Msg::InstallSnapshot {
+            term: st.current_term(),
+            leader_id: self.id,
+            snapshot: Arc::clone(&snapshot),
+        };
+        if snapshot.last.index + 1 > p.next_index {
+            let mut after = p;
+            after.on_sent(snapshot.last.index);
+            self.st_mut().progress.set(peer, after);
+        }
+        self.send(peer, msg);
+    }
+
+    /// A message of the current term from `leader`: this server follows it (Figure 2,
+    /// candidates: AppendEntries from the new leader makes a candidate its follower). Returns
+    /// whether the message goes on to be handled. A leader's message also renews the lease.
+    fn follow(&mut self, leader: Id, read_round: u64) -> bool {
         if self.st().is_leader() {
-            return; // Two leaders in one term: only a broken variant gets here.
+            return false; // Two leaders in one term: only a broken variant gets here.
         }
         let is_candidate = matches!(self.st().role, Role::Candidate { .. });
         if is_candidate && !rules::candidate_follows_leader(self.cfg) {
@@ -83,9 +103,9 @@ impl Step<'_, '_> {
                 conflict: None,
                 read_round,
             };
-            return self.send(leader, refusal);
+            self.send(leader, refusal);
+            return false;
         }
-        // Figure 2, candidates: AppendEntries from the new leader makes this server follow it.
         let following = Role::Follower {
             leader: Some(leader),
         };
@@ -94,6 +114,74 @@ impl Step<'_, '_> {
         }
         self.reset_election_timer();
         self.renew_lease();
+        true
+    }
+
+    /// InstallSnapshot RPC, receiver implementation (Figure 13; §7). The term is already
+    /// settled. A snapshot of no more than what is applied changes nothing (a stale, duplicated
+    /// or reordered one); otherwise it replaces the state machine and the log it covers, and
+    /// entries after it stay if the log holds its last entry. Either way the reply acknowledges
+    /// its last index: everything up to there is committed here and so matches the leader.
+    pub(super) fn handle_install_snapshot(&mut self, leader: Id, snapshot: Arc<Snapshot>) {
+        if !self.follow(leader, 0) {
+            return;
+        }
+        let term = self.st().current_term();
+        let last = snapshot.last;
+        let st = self.st();
+        if rules::installs_snapshot(self.cfg, st.commit_index, last) {
+            let keep = rules::keeps_entries_after_snapshot(st.log(), last);
+            let st = self.st_mut();
+            if !keep {
+                // Entries after the old commit point may be replaced: only the committed
+                // prefix, the same in every log, stays known durable.
+                st.log_synced = st.log_synced.min(st.commit_index);
+            }
+            st.kv = snapshot.state.clone();
+            st.commit_index = st.commit_index.max(last.index);
+            st.hard.log.install(snapshot, keep);
+            self.persist();
+        }
+        let reply = Msg::AppendEntriesResponse {
+            term,
+            success: true,
+            match_index: last.index,
+            conflict: None,
+            read_round: 0,
+        };
+        self.send_when(leader, reply, rules::ack_needs(self.cfg, last.index));
+    }
+
+    /// Compaction (§7): entries through `through`, applied, become the snapshot. The host
+    /// asks; a request outside the kept, applied entries is refused.
+    pub(super) fn on_compact(&mut self, through: Index) {
+        let st = self.st();
+        let (first, commit) = (st.log().first_index(), st.commit_index);
+        if through < first || through > commit {
+            return self.refuse(Refusal::CompactionOutOfRange {
+                through,
+                first,
+                commit,
+            });
+        }
+        let state = st.log().replay_through(through);
+        self.st_mut().hard.log.compact_through(through, state);
+        self.persist();
+    }
+
+    /// AppendEntries RPC, receiver implementation (Figure 2; §5.3). The term is already
+    /// settled: the request is of this server's current term.
+    pub(super) fn handle_append_entries(
+        &mut self,
+        leader: Id,
+        prev: LogId,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+        read_round: u64,
+    ) {
+        if !self.follow(leader, read_round) {
+            return;
+        }
         let term = self.st().current_term();
 
         let log = self.st().log();

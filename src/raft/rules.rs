@@ -114,12 +114,13 @@ pub fn candidate_up_to_date(cfg: &Config, mine: LogId, candidate: LogId) -> bool
 // ---- AppendEntries receiver --------------------------------------------------------------
 
 /// AppendEntries receiver, step 2: the log must hold an entry at `prevLogIndex` whose term is
-/// `prevLogTerm` (§5.3, the consistency check).
+/// `prevLogTerm` (§5.3, the consistency check). Inside the snapshot every entry is committed,
+/// so it is the one the leader of the current term holds (Leader Completeness).
 pub fn append_consistent(cfg: &Config, log: &Log, prev: LogId) -> bool {
     if is(cfg, Mutant::SkipPrevLogTermCheck) {
         return prev.index <= log.last_index();
     }
-    log.matches(prev.index, prev.term)
+    prev.index < log.snapshot_index() || log.matches(prev.index, prev.term)
 }
 
 /// AppendEntries receiver, steps 3 and 4: the log after appending `entries` after `prev_index`
@@ -129,6 +130,9 @@ pub fn append_consistent(cfg: &Config, log: &Log, prev: LogId) -> bool {
 pub fn appended_log(cfg: &Config, log: &Log, prev_index: Index, entries: &[Entry]) -> Option<Log> {
     let mut next = log.clone();
     match cfg.mutant {
+        Some(Mutant::AppendBelowSnapshot) if prev_index < log.snapshot_index() => {
+            next.append_after(log.snapshot_index(), entries);
+        }
         Some(Mutant::TruncateOnStaleAppend) => {
             next.truncate_after(prev_index);
             next.append_after(prev_index, entries);
@@ -176,6 +180,20 @@ pub fn follower_commit(
     };
     let moves = target > commit || (target < commit && is(cfg, Mutant::CommitIndexRegresses));
     moves.then_some(target)
+}
+
+// ---- InstallSnapshot receiver (§7, Figure 13) ---------------------------------------------
+
+/// A snapshot that covers no more than this server has applied is stale (reordered,
+/// duplicated, or from a leader that compacted less) and changes nothing.
+pub fn installs_snapshot(cfg: &Config, commit: Index, last: LogId) -> bool {
+    is(cfg, Mutant::InstallOlderSnapshot) || last.index > commit
+}
+
+/// Figure 13, step 6: if the log holds the snapshot's last entry (same index and term), the
+/// entries after it stay; otherwise the whole log goes (step 7).
+pub fn keeps_entries_after_snapshot(log: &Log, last: LogId) -> bool {
+    log.matches(last.index, last.term)
 }
 
 // ---- rules for all servers ---------------------------------------------------------------

@@ -36,6 +36,7 @@ impl Config {
             Input::Synced { log_through } => step.on_synced(log_through),
             Input::Timeout(Timer::CheckQuorum) => step.on_check_quorum(),
             Input::Timeout(Timer::Lease) => step.on_lease_expired(),
+            Input::Compact(through) => step.on_compact(through),
         }
         step.finish()
     }
@@ -110,6 +111,11 @@ impl Step<'_, '_> {
                 };
                 self.handle_append_entries(leader_id, prev, entries, leader_commit, read_round);
             }
+            Msg::InstallSnapshot {
+                leader_id,
+                snapshot,
+                ..
+            } => self.handle_install_snapshot(leader_id, snapshot),
             Msg::AppendEntriesResponse {
                 success,
                 match_index,
@@ -159,7 +165,9 @@ impl Step<'_, '_> {
         }
         if term > current {
             if rules::follows_later_term(self.cfg) {
-                let leader = matches!(msg, Msg::AppendEntries { .. }).then_some(src);
+                let from_leader =
+                    matches!(msg, Msg::AppendEntries { .. } | Msg::InstallSnapshot { .. });
+                let leader = from_leader.then_some(src);
                 self.become_follower(term, leader);
             } else {
                 self.adopt_term(term);
@@ -182,7 +190,7 @@ impl Step<'_, '_> {
                     vote_granted: false,
                 },
             ),
-            Msg::AppendEntries { .. } => self.send(
+            Msg::AppendEntries { .. } | Msg::InstallSnapshot { .. } => self.send(
                 src,
                 Msg::AppendEntriesResponse {
                     term: current,

@@ -78,6 +78,9 @@ pub enum Input {
     Synced {
         log_through: Index,
     },
+    /// The host asks for compaction (§7): the log through this applied index becomes a
+    /// snapshot. The model chooses when and where; a real server, when its log grows.
+    Compact(Index),
 }
 
 /// One handler invocation: the state it may change and the effects it produces.

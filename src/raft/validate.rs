@@ -12,7 +12,7 @@ use stateright::actor::Id;
 pub enum Refusal {
     #[error("a RequestVote names candidate {}, but came from {}", addr(*named), addr(*sender))]
     CandidateIsNotSender { named: Id, sender: Id },
-    #[error("an AppendEntries names leader {}, but came from {}", addr(*named), addr(*sender))]
+    #[error("a leader's message names leader {}, but came from {}", addr(*named), addr(*sender))]
     LeaderIsNotSender { named: Id, sender: Id },
     #[error("a RequestVote of term {term} claims a last log term {last_log_term}, which is later")]
     LastLogTermAfterTerm { term: Term, last_log_term: Term },
@@ -33,6 +33,18 @@ pub enum Refusal {
         index: Index,
         entry_term: Term,
         before: Term,
+    },
+    #[error("an InstallSnapshot of term {term} covers an entry of later term {snapshot_term}")]
+    SnapshotTermAfterTerm { term: Term, snapshot_term: Term },
+    #[error("an InstallSnapshot covers nothing")]
+    EmptySnapshot,
+    #[error(
+        "asked to compact through index {through}, outside {first}..={commit} (past the snapshot, applied)"
+    )]
+    CompactionOutOfRange {
+        through: Index,
+        first: Index,
+        commit: Index,
     },
     #[error("an AppendEntries reaches past the largest index")]
     IndexOverflow,
@@ -125,6 +137,27 @@ pub fn validate(src: Id, msg: &Msg) -> Result<(), Refusal> {
                     });
                 }
                 before = entry.term;
+            }
+        }
+        Msg::InstallSnapshot {
+            term,
+            leader_id,
+            snapshot,
+        } => {
+            if *leader_id != src {
+                return Err(Refusal::LeaderIsNotSender {
+                    named: *leader_id,
+                    sender,
+                });
+            }
+            if snapshot.last.term > *term {
+                return Err(Refusal::SnapshotTermAfterTerm {
+                    term: *term,
+                    snapshot_term: snapshot.last.term,
+                });
+            }
+            if snapshot.last.index == 0 {
+                return Err(Refusal::EmptySnapshot);
             }
         }
         Msg::AppendEntriesResponse {

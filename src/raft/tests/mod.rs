@@ -9,6 +9,7 @@ mod leaders;
 mod pre_vote;
 mod read_index;
 mod request_vote;
+mod snapshots;
 
 use super::{
     Command, Config, Durable, Effect, Entry, HardState, Index, Input, Log, Msg, Op, Progress, Role,

@@ -1,0 +1,75 @@
+//! Compaction and InstallSnapshot (§7, Figure 13).
+
+use super::*;
+
+/// A follower of `term` whose log of Puts `1..=n` (term 1) is compacted through `through` and
+/// committed through `n`.
+fn compacted(cfg: &Config, n: u64, through: Index, term: Term) -> ServerState {
+    let entries = (1..=n).map(|i| put(1, i, "k", &i.to_string()));
+    let mut s = follower(term, Log::from_entries(entries));
+    s.commit_index = n;
+    s.kv = s.log().replay_through(n);
+    let (effects, changed) = step(cfg, 0, &mut s, Input::Compact(through));
+    assert!(changed);
+    assert_eq!(effects, vec![Effect::Save]);
+    s
+}
+
+fn install(term: Term, leader: usize, of: &ServerState) -> Msg {
+    Msg::InstallSnapshot {
+        term,
+        leader_id: id(leader),
+        snapshot: of.log().snapshot_shared(),
+    }
+}
+
+#[test]
+fn compaction_is_refused_outside_the_applied_entries() {
+    let cfg = cluster(3);
+    let mut s = compacted(&cfg, 3, 2, 1);
+    for through in [1, 2, 4] {
+        let (effects, changed) = step(&cfg, 0, &mut s, Input::Compact(through));
+        assert!(!changed, "compact through {through}");
+        assert!(matches!(effects[..], [Effect::Refused(_)]), "{effects:?}");
+    }
+}
+
+#[test]
+fn a_leader_sends_its_snapshot_to_a_follower_behind_it() {
+    let cfg = cluster(3);
+    let log = compacted(&cfg, 3, 2, 1).hard.log;
+    let behind = Progress {
+        next_index: 1,
+        match_index: 0,
+        ..Progress::new(0)
+    };
+    let mut l = leader(&cfg, 0, 1, log, behind);
+    l.commit_index = 3;
+    let (effects, _) = step(&cfg, 0, &mut l, Input::Timeout(Timer::Heartbeat));
+    let expected = install(1, 0, &l);
+    assert!(effects.contains(&send(1, expected)), "{effects:?}");
+    assert_eq!(l.progress.get(id(1)).unwrap().next_index, 3);
+}
+
+#[test]
+fn a_follower_installs_a_newer_snapshot_and_ignores_an_older_one() {
+    let cfg = cluster(3);
+    let source = compacted(&cfg, 3, 2, 1);
+    let mut f = follower(1, Log::new());
+    let effects = deliver(&cfg, 1, &mut f, 0, install(1, 0, &source));
+    assert_eq!(effects[0], Effect::Save);
+    assert!(effects.contains(&send(0, ack(1, 2))), "{effects:?}");
+    assert_eq!((f.commit_index, f.log().last_index()), (2, 2));
+    assert_eq!(f.kv, source.log().replay_through(2));
+
+    // Later: the follower has applied through 3; the same snapshot again changes nothing.
+    let mut ahead = compacted(&cfg, 3, 1, 1);
+    let before = ahead.clone();
+    let effects = deliver(&cfg, 1, &mut ahead, 0, install(1, 0, &source));
+    assert_eq!(
+        effects,
+        vec![Effect::SetTimer(Timer::Election), send(0, ack(1, 2))]
+    );
+    assert_eq!(ahead.log(), before.log());
+    assert_eq!(ahead.kv, before.kv);
+}
