@@ -250,6 +250,9 @@ impl fmt::Display for ModelCfg {
             self.max_append_entries,
             self.max_in_flight,
         )?;
+        if self.max_compactions > 0 {
+            write!(f, " compactions={}", self.max_compactions)?;
+        }
         if let Some(m) = self.mutant {
             write!(f, " mutant={m}")?;
         }
