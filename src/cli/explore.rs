@@ -134,6 +134,7 @@ pub fn command_line(options: &ModelArgs) -> String {
         max_per_link,
         duplicate_once,
         crash_events,
+        compactions,
         heartbeats,
         mutant,
     } = options;
@@ -160,6 +161,7 @@ pub fn command_line(options: &ModelArgs) -> String {
     flag("max-per-link", max_per_link.map(|v| v.to_string()));
     flag("duplicate-once", duplicate_once.map(|v| v.to_string()));
     flag("crash-events", crash_events.map(|v| v.to_string()));
+    flag("compactions", compactions.map(|v| v.to_string()));
     flag("heartbeats", heartbeats.map(|v| v.to_string()));
     flag("mutant", mutant.map(|m| m.name().to_string()));
     out.join(" ")

@@ -141,6 +141,9 @@ pub struct ModelArgs {
     /// Crashes in one run at most.
     #[arg(long)]
     pub crash_events: Option<u8>,
+    /// Compactions in one run at most (any server, through any applied index).
+    #[arg(long)]
+    pub compactions: Option<u8>,
     /// Whether the leader's periodic heartbeat fires (true/false).
     #[arg(long)]
     pub heartbeats: Option<bool>,
@@ -401,6 +404,7 @@ impl ModelArgs {
             self.lossy.is_some(),
             self.crashes.is_some(),
             self.crash_events.is_some(),
+            self.compactions.is_some(),
             self.heartbeats.is_some(),
             self.max_term.is_some(),
             self.max_log.is_some(),
@@ -443,6 +447,7 @@ impl ModelArgs {
         cfg.lossy = self.lossy.unwrap_or(cfg.lossy);
         cfg.max_crashes = self.crashes.unwrap_or(cfg.max_crashes);
         cfg.max_crash_events = self.crash_events.unwrap_or(cfg.max_crash_events);
+        cfg.max_compactions = self.compactions.unwrap_or(cfg.max_compactions);
         cfg.heartbeats = self.heartbeats.unwrap_or(cfg.heartbeats);
         cfg.max_term = self.max_term.unwrap_or(cfg.max_term);
         cfg.max_log_len = self.max_log.unwrap_or(cfg.max_log_len);

@@ -279,7 +279,11 @@ impl Actor for ModelActor {
                 };
                 *state = Cow::Owned(host.fsync(s, u, o));
             }
-            (ModelActor::Server(server, disk), NodeState::Server(s, u), Choice::CompactThrough(index)) => {
+            (
+                ModelActor::Server(server, disk),
+                NodeState::Server(s, u),
+                Choice::CompactThrough(index),
+            ) => {
                 let host = Host {
                     server,
                     disk: *disk,

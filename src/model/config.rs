@@ -301,6 +301,9 @@ impl fmt::Display for ModelCfg {
         if self.fsync {
             write!(f, " fsync=true")?;
         }
+        if self.max_compactions > 0 {
+            write!(f, " compactions={}", self.max_compactions)?;
+        }
         if let Some(m) = self.mutant {
             write!(f, " mutant={m}")?;
         }

@@ -109,6 +109,12 @@ pub struct Status {
     pub commit_index: Index,
     pub last_log_index: Index,
     pub last_log_term: Term,
+    /// The last index the snapshot covers (0 without one).
+    #[serde(default)]
+    pub snapshot_index: Index,
+    /// The first index whose entry the log keeps.
+    #[serde(default)]
+    pub first_index: Index,
     pub leader: Option<Id>,
 }
 

@@ -151,6 +151,8 @@ impl ServerState {
             commit_index: self.commit_index,
             last_log_index: self.hard.log.last_index(),
             last_log_term: self.hard.log.last_term(),
+            snapshot_index: self.hard.log.snapshot_index(),
+            first_index: self.hard.log.first_index(),
             leader: self.leader_hint(id),
         }
     }

@@ -514,6 +514,14 @@ impl Actor for Node {
                 return self.report_synced(&mut rt, id, state, o);
             }
         };
+        if matches!(msg, Msg::InstallSnapshot { .. }) {
+            // The WAL stores entries only; a node never compacts, so no peer sends one.
+            log::warn!(
+                "{}: refused an InstallSnapshot from {from}: snapshots are not stored yet",
+                self.addr
+            );
+            return rt.release(self, o);
+        }
         let before = (state.role.name(), state.current_term());
         let effects = self.server.step(id, state, Input::Msg(src, msg));
         rt.forward(self, effects, state, o);

@@ -343,6 +343,8 @@ mod tests {
             commit_index: 4,
             last_log_index: 5,
             last_log_term: 3,
+            snapshot_index: 2,
+            first_index: 3,
             leader: Some(Id::from(at(1))),
         };
         let drops = Drops {
