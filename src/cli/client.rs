@@ -266,6 +266,8 @@ mod tests {
                     commit_index: 7,
                     last_log_index: 8,
                     last_log_term: 3,
+                    snapshot_index: 0,
+                    first_index: 1,
                     leader,
                 },
                 drops: Default::default(),
