@@ -31,8 +31,6 @@ pub enum ModelActor {
     Client(ModelClient),
 }
 
-// Each node state already sits behind stateright's `Arc`; a box would add an allocation per step.
-#[allow(clippy::large_enum_variant)]
 /// A choice the model makes for an actor (a stateright random choice): each one is a branch.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Choice {
@@ -44,6 +42,8 @@ pub enum Choice {
     Fsync,
 }
 
+// Each node state already sits behind stateright's `Arc`; a box would add an allocation per step.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum NodeState {
     Server(ServerState, Unsynced),

@@ -58,7 +58,10 @@ fn a_follower_installs_a_newer_snapshot_and_ignores_an_older_one() {
     let mut f = follower(1, Log::new());
     let effects = deliver(&cfg, 1, &mut f, 0, install(1, 0, &source));
     assert_eq!(effects[0], Effect::Save);
-    assert!(effects.contains(&send(0, ack(1, 2))), "{effects:?}");
+    assert!(
+        effects.contains(&send_when(0, ack(1, 2), Durable::log_through(2))),
+        "{effects:?}"
+    );
     assert_eq!((f.commit_index, f.log().last_index()), (2, 2));
     assert_eq!(f.kv, source.log().replay_through(2));
 
@@ -68,7 +71,10 @@ fn a_follower_installs_a_newer_snapshot_and_ignores_an_older_one() {
     let effects = deliver(&cfg, 1, &mut ahead, 0, install(1, 0, &source));
     assert_eq!(
         effects,
-        vec![Effect::SetTimer(Timer::Election), send(0, ack(1, 2))]
+        vec![
+            Effect::SetTimer(Timer::Election),
+            send_when(0, ack(1, 2), Durable::log_through(2))
+        ]
     );
     assert_eq!(ahead.log(), before.log());
     assert_eq!(ahead.kv, before.kv);
