@@ -212,7 +212,7 @@ impl Client {
                 Ok((len, SocketAddr::V4(from))) => (len, from),
                 Ok(_) => continue,
                 Err(e) if is_timeout(&e) => return Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) if retry_recv(&e) => continue,
                 Err(e) => return Err(e),
             };
             match self.auth.open(from, self.me, &self.buf[..len]) {
@@ -256,9 +256,7 @@ impl Client {
             self.socket.set_read_timeout(Some(left))?;
             let (len, src) = match self.socket.recv_from(&mut self.buf) {
                 Ok(r) => r,
-                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {
-                    continue;
-                }
+                Err(e) if is_timeout(&e) || retry_recv(&e) => continue,
                 Err(e) => return Err(e),
             };
             let SocketAddr::V4(src) = src else { continue };
@@ -290,6 +288,15 @@ fn wrong_key_hint(why: MacError) -> &'static str {
         MacError::Missing => " (the server runs --insecure?)",
         MacError::Unexpected => " (the server has a cluster key; this client runs --insecure)",
     }
+}
+
+/// A receive that failed but may simply be tried again: an ICMP "port unreachable" left by an
+/// earlier send to a server that is down, or a signal that interrupted the wait.
+fn retry_recv(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::Interrupted
+    )
 }
 
 pub(crate) fn is_timeout(e: &io::Error) -> bool {
