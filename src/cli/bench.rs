@@ -3,7 +3,9 @@
 //! Starts `--servers` node processes of this same binary (fsync on, as always) on free ports
 //! of 127.0.0.1, waits for a leader, then for each concurrency C drives C clients, each with
 //! one put in flight (8-byte keys, 16-byte values by default, like etcd's baseline script),
-//! and prints `raftright C=<c> puts/s=<x> p50_ms=<y> p99_ms=<z>` per run.
+//! and prints `raftright C=<c> puts/s=<x> p50_ms=<y> p99_ms=<z>` per run. With `--reads F` a
+//! fraction F of the operations are gets, reported beside the puts; `--compare-log-reads`
+//! starts a second cluster whose gets go through the log, and alternates runs between the two.
 //!
 //! The started cluster authenticates with a fresh key in its data directory (`--insecure`: none);
 //! against `--peers`, the key is chosen as `raftright client` chooses it.
@@ -46,6 +48,16 @@ pub struct BenchArgs {
     /// Bytes per value.
     #[arg(long, default_value_t = 16)]
     pub value_size: usize,
+    /// The fraction of operations that are gets of a key written before (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub reads: f64,
+    /// The started cluster's gets go through the log (`node --log-reads`) instead of ReadIndex.
+    #[arg(long, conflicts_with = "peers")]
+    pub log_reads: bool,
+    /// Start two clusters, one reading by ReadIndex and one through the log, and alternate
+    /// runs between them (medians of each, and the ratio of gets/s).
+    #[arg(long, conflicts_with_all = ["peers", "log_reads"])]
+    pub compare_log_reads: bool,
     /// With --peers: the cluster's key (default raftright-data/cluster.key). Without: the
     /// started cluster's key (default: a new one in its data directory).
     #[command(flatten)]
@@ -84,7 +96,10 @@ fn free_ports(n: usize) -> Result<Vec<SocketAddrV4>, String> {
         .collect()
 }
 
-fn start_cluster(args: &BenchArgs) -> Result<(Vec<SocketAddrV4>, Auth, Cluster), super::CliError> {
+fn start_cluster(
+    args: &BenchArgs,
+    log_reads: bool,
+) -> Result<(Vec<SocketAddrV4>, Auth, Cluster), super::CliError> {
     let (dir, temp) = match &args.data_dir {
         Some(d) => (d.clone(), None),
         None => {
@@ -96,6 +111,12 @@ fn start_cluster(args: &BenchArgs) -> Result<(Vec<SocketAddrV4>, Auth, Cluster),
             let t = std::env::temp_dir().join(name);
             (t.clone(), Some(t))
         }
+    };
+    // Two clusters compared side by side keep their data apart.
+    let dir = match (args.compare_log_reads, log_reads) {
+        (false, _) => dir,
+        (true, false) => dir.join("read-index"),
+        (true, true) => dir.join("log-reads"),
     };
     let peers = free_ports(args.servers)?;
     let list = peers
@@ -132,6 +153,7 @@ fn start_cluster(args: &BenchArgs) -> Result<(Vec<SocketAddrV4>, Auth, Cluster),
             ])
             .arg(dir.join(format!("node-{i}")))
             .args(&key_args)
+            .args(log_reads.then_some("--log-reads"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -153,15 +175,44 @@ fn start_cluster(args: &BenchArgs) -> Result<(Vec<SocketAddrV4>, Auth, Cluster),
     }
 }
 
-fn line(c: usize, r: &LoadReport) -> String {
+fn line(c: usize, reads: &str, r: &LoadReport) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let gets = if reads.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " reads={reads} gets/s={:.0} get_p50_ms={:.3} get_p99_ms={:.3}",
+            r.gets_per_sec(),
+            ms(r.get_percentile(0.50)),
+            ms(r.get_percentile(0.99)),
+        )
+    };
     format!(
-        "raftright C={c} puts/s={:.0} p50_ms={:.3} p99_ms={:.3} (puts={} resent={})",
+        "raftright C={c}{gets} puts/s={:.0} p50_ms={:.3} p99_ms={:.3} (puts={} gets={} resent={})",
         r.puts_per_sec(),
-        r.percentile(0.50).as_secs_f64() * 1e3,
-        r.percentile(0.99).as_secs_f64() * 1e3,
+        ms(r.percentile(0.50)),
+        ms(r.percentile(0.99)),
         r.puts,
+        r.gets,
         r.resent
     )
+}
+
+/// How a target's gets are served, for its lines: nothing without gets; "?" for a cluster
+/// given by `--peers`, whose setting is not known here.
+fn reads_label(reads: f64, name: &str) -> &str {
+    match (reads > 0.0, name.is_empty()) {
+        (false, _) => "",
+        (true, true) => "?",
+        (true, false) => name,
+    }
+}
+
+/// The median of `reports` by operations per second.
+fn median(reports: &mut [LoadReport]) -> &LoadReport {
+    let ops = |r: &LoadReport| r.puts_per_sec() + r.gets_per_sec();
+    reports.sort_by(|a, b| ops(a).total_cmp(&ops(b)));
+    &reports[reports.len() / 2]
 }
 
 pub fn run(args: BenchArgs) -> Result<i32, super::CliError> {
@@ -174,19 +225,33 @@ pub fn run(args: BenchArgs) -> Result<i32, super::CliError> {
                 .map_err(|e| format!("--clients: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (peers, auth, _cluster) = match &args.peers {
+    if !(0.0..=1.0).contains(&args.reads) {
+        return Err("--reads must be between 0 and 1".into());
+    }
+    // Each target: how its gets are served, its peers, key, and started processes.
+    let mut targets: Vec<(&str, Vec<SocketAddrV4>, Auth, Option<Cluster>)> = Vec::new();
+    match &args.peers {
         Some(p) => {
             let fallback = PathBuf::from(DEFAULT_DATA_DIR).join(KEY_FILE);
             let key = args
                 .key
                 .choose(Some(&fallback), "talk to a cluster that runs without one")?;
-            (wire::parse_peers(p)?, key.auth, None)
+            targets.push(("", wire::parse_peers(p)?, key.auth, None));
         }
         None => {
-            let (peers, auth, cluster) = start_cluster(&args)?;
-            (peers, auth, Some(cluster))
+            let modes: &[bool] = if args.compare_log_reads {
+                &[false, true]
+            } else {
+                std::slice::from_ref(&args.log_reads)
+            };
+            for &log_reads in modes {
+                let (peers, auth, cluster) = start_cluster(&args, log_reads)?;
+                let name = if log_reads { "log" } else { "index" };
+                targets.push((name, peers, auth, Some(cluster)));
+            }
         }
-    };
+    }
+    let (peers, auth) = (&targets[0].1, &targets[0].2);
     eprintln!(
         "# {} servers on {}; fsync on (group commit); {}; {} s per run after {} s warm-up",
         peers.len(),
@@ -200,25 +265,41 @@ pub fn run(args: BenchArgs) -> Result<i32, super::CliError> {
         args.warmup_seconds
     );
     for &c in &concurrencies {
-        let mut reports = Vec::new();
+        let mut reports: Vec<Vec<LoadReport>> = vec![Vec::new(); targets.len()];
         for _ in 0..args.runs.max(1) {
-            let report = loadgen::run(&LoadConfig {
-                peers: peers.clone(),
-                auth: auth.clone(),
-                clients: c,
-                warmup: Duration::from_secs_f64(args.warmup_seconds),
-                duration: Duration::from_secs_f64(args.seconds),
-                key_size: args.key_size,
-                value_size: args.value_size,
-                request_timeout: Duration::from_millis(500),
-            })
-            .map_err(|e| format!("load generator: {e}"))?;
-            println!("{}", line(c, &report));
-            reports.push(report);
+            // Alternate between the targets run by run, so that a change in the machine's load
+            // falls on both.
+            for (t, (name, peers, auth, _)) in targets.iter().enumerate() {
+                let report = loadgen::run(&LoadConfig {
+                    peers: peers.clone(),
+                    auth: auth.clone(),
+                    clients: c,
+                    warmup: Duration::from_secs_f64(args.warmup_seconds),
+                    duration: Duration::from_secs_f64(args.seconds),
+                    key_size: args.key_size,
+                    value_size: args.value_size,
+                    request_timeout: Duration::from_millis(500),
+                    reads: args.reads,
+                })
+                .map_err(|e| format!("load generator: {e}"))?;
+                println!("{}", line(c, reads_label(args.reads, name), &report));
+                reports[t].push(report);
+            }
         }
-        if reports.len() > 1 {
-            reports.sort_by(|a, b| a.puts_per_sec().total_cmp(&b.puts_per_sec()));
-            println!("median {}", line(c, &reports[reports.len() / 2]));
+        let mut medians = Vec::new();
+        for (t, runs) in reports.iter_mut().enumerate() {
+            let m = median(runs).clone();
+            if runs.len() > 1 {
+                let reads = reads_label(args.reads, targets[t].0);
+                println!("median {}", line(c, reads, &m));
+            }
+            medians.push(m);
+        }
+        if medians.len() == 2 && medians[1].gets > 0 {
+            println!(
+                "C={c} gets/s ReadIndex / log: {:.2}x (medians)",
+                medians[0].gets_per_sec() / medians[1].gets_per_sec()
+            );
         }
     }
     Ok(0)

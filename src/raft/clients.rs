@@ -67,10 +67,11 @@ impl Step<'_, '_> {
         self.maybe_advance_commit();
     }
 
-    /// ReadIndex (thesis §6.4): record the commit index as the read's index and start a round
-    /// of heartbeats (unless the read can be answered at once: a cluster of one); the read is
-    /// answered when a majority has echoed the round and the leader has applied through its
-    /// index. A retry of a waiting read changes nothing.
+    /// ReadIndex (thesis §6.4): record the commit index as the read's index; the read waits for
+    /// the next round of heartbeats, and is answered when a majority has echoed that round and
+    /// the leader has applied through its index. Reads that arrive while a round is out share
+    /// the next one, so a burst of reads costs one round, not one each. A retry of a waiting
+    /// read changes nothing.
     fn start_read(&mut self, src: Id, client_id: ClientId, seq: u64, key: String) {
         let st = self.st();
         if st
@@ -88,31 +89,33 @@ impl Step<'_, '_> {
             index: st.commit_index,
             round: st.read_round + 1,
         };
-        let st = self.st_mut();
-        st.read_round = read.round;
-        st.reads.push(read);
+        self.st_mut().reads.push(read);
         self.answer_reads();
-        if !self.st().reads.is_empty() {
-            self.broadcast_append_entries(true);
-        }
+    }
+
+    /// ReadIndex: echoes of the rounds sent so far, the leader's own counted.
+    fn confirmed_round(&self) -> u64 {
+        let st = self.st();
+        let mut echoed: Vec<u64> = st.progress.iter().map(|(_, p)| p.read_ack).collect();
+        echoed.push(st.read_round);
+        quorum_index(echoed, self.cfg.majority())
     }
 
     /// ReadIndex: answer every waiting read whose round a majority has echoed and whose index
-    /// is applied, from the state machine as it is now.
+    /// is applied, from the state machine as it is now; then, if reads wait for a round not
+    /// yet sent and none is out, send it.
     pub(super) fn answer_reads(&mut self) {
-        let st = self.st();
-        if st.reads.is_empty() {
+        if self.st().reads.is_empty() {
             return;
         }
-        let mut echoed: Vec<u64> = st.progress.iter().map(|(_, p)| p.read_ack).collect();
-        echoed.push(st.read_round);
-        let confirmed = quorum_index(echoed, self.cfg.majority());
+        let confirmed = self.confirmed_round();
+        let st = self.st();
         let commit = st.commit_index;
         let ready = |r: &PendingRead| {
             rules::read_confirmed(self.cfg, r.round, confirmed) && r.index <= commit
         };
         if !st.reads.iter().any(ready) {
-            return;
+            return self.start_read_round(confirmed);
         }
         let (done, waiting): (Vec<PendingRead>, Vec<PendingRead>) =
             st.reads.iter().cloned().partition(ready);
@@ -130,5 +133,21 @@ impl Step<'_, '_> {
             );
         }
         self.st_mut().reads = waiting;
+        self.start_read_round(confirmed);
+    }
+
+    /// ReadIndex: sends the next round of heartbeats when reads wait for it and the last round
+    /// sent is confirmed.
+    fn start_read_round(&mut self, confirmed: u64) {
+        let st = self.st();
+        let next = st.read_round + 1;
+        if confirmed < st.read_round || !st.reads.iter().any(|r| r.round == next) {
+            return;
+        }
+        self.st_mut().read_round = next;
+        self.broadcast_append_entries(false);
+        if self.cfg.majority() == 1 {
+            self.answer_reads(); // a cluster of one confirms its own round
+        }
     }
 }

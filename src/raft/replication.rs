@@ -257,6 +257,13 @@ impl Step<'_, '_> {
         conflict: Option<Conflict>,
         read_round: u64,
     ) {
+        let last_index = self.st().log().last_index();
+        if success && match_index > last_index && self.st().progress.get(follower).is_some() {
+            return self.refuse(Refusal::AckBeyondLog {
+                match_index,
+                last_index,
+            });
+        }
         if read_round > 0
             && let Some(mut p) = self.st().progress.get(follower)
             && read_round > p.read_ack

@@ -1,5 +1,6 @@
-//! A load generator: `clients` concurrent logical clients, each with one put in flight at a
-//! time, multiplexed over one UDP socket and one thread (so the generator itself stays cheap).
+//! A load generator: `clients` concurrent logical clients, each with one put (or, a fraction
+//! `reads` of the time, a get of a key written before) in flight at a time, multiplexed over
+//! one UDP socket and one thread (so the generator itself stays cheap).
 //!
 //! Client `k` uses its own client id and the sequence numbers `k + 1, k + 1 + C, k + 1 + 2C,
 //! ...`: increasing per client, as the sessions require, and disjoint across clients, so an
@@ -27,6 +28,8 @@ pub struct LoadConfig {
     pub value_size: usize,
     /// A put without an answer for this long is sent again (to the next server).
     pub request_timeout: Duration,
+    /// The fraction of operations that are gets (0.0 ..= 1.0).
+    pub reads: f64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -38,6 +41,10 @@ pub struct LoadReport {
     pub latencies: Vec<Duration>,
     /// Requests sent again after a timeout or a "not leader".
     pub resent: u64,
+    /// Gets answered within the measured window.
+    pub gets: u64,
+    /// Latencies of those gets, sorted.
+    pub get_latencies: Vec<Duration>,
 }
 
 impl LoadReport {
@@ -45,14 +52,27 @@ impl LoadReport {
         self.puts as f64 / self.elapsed.as_secs_f64()
     }
 
-    /// The `p`-th percentile latency (0.0 ..= 1.0).
-    pub fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
-        self.latencies[i]
+    pub fn gets_per_sec(&self) -> f64 {
+        self.gets as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// The `p`-th percentile latency of puts (0.0 ..= 1.0).
+    pub fn percentile(&self, p: f64) -> Duration {
+        percentile(&self.latencies, p)
+    }
+
+    /// The `p`-th percentile latency of gets.
+    pub fn get_percentile(&self, p: f64) -> Duration {
+        percentile(&self.get_latencies, p)
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
 }
 
 struct Slot {
@@ -63,6 +83,7 @@ struct Slot {
     sent: Instant,
     /// The request's JSON; each send authenticates it for its destination.
     payload: Vec<u8>,
+    is_get: bool,
 }
 
 /// Runs the load and reports on the measured window.
@@ -77,14 +98,24 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let value = "v".repeat(cfg.value_size);
     let modulus = 10u64.saturating_pow(cfg.key_size.min(18) as u32);
     let mut issued = 0u64;
+    // Returns the request's JSON and whether it is a get (of a key already written).
     let mut request = |client_id, seq| {
-        issued += 1;
-        let key = format!("{:0width$}", issued % modulus, width = cfg.key_size);
-        let op = Op::Put {
-            key,
-            value: value.clone(),
+        let is_get = issued > 0 && rand::random::<f64>() < cfg.reads;
+        let op = if is_get {
+            let key = rand::random::<u64>() % issued.min(modulus);
+            Op::Get {
+                key: format!("{key:0width$}", width = cfg.key_size),
+            }
+        } else {
+            issued += 1;
+            Op::Put {
+                key: format!("{:0width$}", issued % modulus, width = cfg.key_size),
+                value: value.clone(),
+            }
         };
-        serde_json::to_vec(&Msg::ClientRequest { client_id, seq, op }).expect("encodes")
+        let payload =
+            serde_json::to_vec(&Msg::ClientRequest { client_id, seq, op }).expect("encodes");
+        (payload, is_get)
     };
 
     let start = Instant::now();
@@ -93,13 +124,15 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let mut slots: Vec<Slot> = (0..c)
         .map(|k| {
             let seq = k + 1;
+            let (payload, is_get) = request(base + k, seq);
             Slot {
                 client_id: base + k,
                 round: 0,
                 seq,
                 started: start,
                 sent: start,
-                payload: request(base + k, seq),
+                payload,
+                is_get,
             }
         })
         .collect();
@@ -147,13 +180,16 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         let done = Instant::now();
         match reply {
             Reply::Ok { .. } => {
-                if done >= measure_from {
+                if done >= measure_from && s.is_get {
+                    report.gets += 1;
+                    report.get_latencies.push(done - s.started);
+                } else if done >= measure_from {
                     report.puts += 1;
                     report.latencies.push(done - s.started);
                 }
                 s.round += 1;
                 s.seq = s.round * c + k as u64 + 1;
-                s.payload = request(s.client_id, s.seq);
+                (s.payload, s.is_get) = request(s.client_id, s.seq);
                 s.started = done;
             }
             Reply::NotLeader { leader_hint } => {
@@ -169,6 +205,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     }
     report.elapsed = end.saturating_duration_since(measure_from);
     report.latencies.sort_unstable();
+    report.get_latencies.sort_unstable();
     Ok(report)
 }
 

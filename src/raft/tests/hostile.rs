@@ -33,6 +33,18 @@ fn any_msg() -> impl Strategy<Value = Msg> {
             }
         }),
         (any_term(), any::<bool>()).prop_map(|(t, g)| vote(t, g)),
+        (any_term(), any_id(), any_index(), any_term()).prop_map(|(t, c, i, lt)| {
+            Msg::PreVote {
+                term: t,
+                candidate_id: c,
+                last_log_index: i,
+                last_log_term: lt,
+            }
+        }),
+        (any_term(), any::<bool>()).prop_map(|(t, g)| Msg::PreVoteResponse {
+            term: t,
+            vote_granted: g
+        }),
         (
             any_term(),
             any_id(),
@@ -92,9 +104,10 @@ fn any_server(cfg: &Config) -> impl Strategy<Value = ServerState> + use<> {
 proptest! {
     #[test]
     fn any_message_from_anyone_leaves_a_consistent_server(
-        (mut state, msgs, from) in (any_server(&cluster(3)), proptest::collection::vec(any_msg(), 1..6), 0usize..4)
+        (mut state, msgs, from, extras) in (any_server(&cluster(3)), proptest::collection::vec(any_msg(), 1..6), 0usize..4, any::<bool>())
     ) {
-        let cfg = cluster(3);
+        // With PreVote, CheckQuorum and ReadIndex on, or all off.
+        let cfg = Config { pre_vote: extras, check_quorum: extras, read_index: extras, ..cluster(3) };
         for msg in msgs {
             let term_before = state.current_term();
             let (effects, changed) = step(&cfg, 0, &mut state, Input::Msg(id(from), msg.clone()));
