@@ -131,6 +131,8 @@ pub fn msg(cfg: &ModelCfg, m: &Msg) -> String {
                 .map(|l| node(cfg, l))
                 .unwrap_or_else(|| "?".into())
         ),
+        Msg::TimeoutNow { term } => format!("TimeoutNow(term {term})"),
+        Msg::TransferLeader { target } => format!("TransferLeader(to {})", node(cfg, *target)),
         Msg::StatusRequest => "StatusRequest".into(),
         Msg::StatusResponse(_) => "StatusResponse".into(),
     }
@@ -161,6 +163,9 @@ pub fn action(cfg: &ModelCfg, a: &Action) -> String {
         }
         ActorModelAction::Timeout(id, Timer::Lease) => {
             format!("{} lease on the leader's behalf ends", node(cfg, *id))
+        }
+        ActorModelAction::Timeout(id, Timer::Transfer) => {
+            format!("{} abandons its leadership transfer", node(cfg, *id))
         }
         ActorModelAction::Crash(id) => format!("{} crashes", node(cfg, *id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", node(cfg, *id)),

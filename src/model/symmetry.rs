@@ -5,7 +5,7 @@
 use super::actor::Unsynced;
 use super::client::ClientState;
 use super::{NodeState, State};
-use crate::raft::{HardState, Log, Msg, Reply, Role, ServerState, Timer, Tracker};
+use crate::raft::{HardState, Log, Msg, Reply, Role, ServerState, Timer, Tracker, Transfer};
 use stateright::actor::{ActorModelState, Id};
 use stateright::util::DenseNatMap;
 use stateright::{Rewrite, RewritePlan};
@@ -220,6 +220,7 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
             Timer::Heartbeat => 2,
             Timer::CheckQuorum => 4,
             Timer::Lease => 8,
+            Timer::Transfer => 16,
         }
     });
     Signature {
@@ -277,6 +278,10 @@ impl Rewrite<Id> for ServerState {
             lease: self.lease,
             read_round: self.read_round,
             reads: self.reads.clone(), // reads name clients only
+            transfer: self.transfer.map(|t| Transfer {
+                target: t.target.rewrite(plan),
+                ..t
+            }),
         }
     }
 }
@@ -333,11 +338,16 @@ impl Rewrite<Id> for Msg {
                 candidate_id,
                 last_log_index,
                 last_log_term,
+                transfer,
             } => Msg::RequestVote {
                 term: *term,
                 candidate_id: candidate_id.rewrite(plan),
                 last_log_index: *last_log_index,
                 last_log_term: *last_log_term,
+                transfer: *transfer,
+            },
+            Msg::TransferLeader { target } => Msg::TransferLeader {
+                target: target.rewrite(plan),
             },
             Msg::PreVote {
                 term,

@@ -9,6 +9,7 @@ mod leaders;
 mod pre_vote;
 mod read_index;
 mod request_vote;
+mod transfer;
 
 use super::{
     Command, Config, Durable, Effect, Entry, HardState, Index, Input, Log, Msg, Op, Progress, Role,
@@ -146,6 +147,7 @@ pub fn request_vote(term: Term, candidate: usize, last_index: Index, last_term: 
         candidate_id: id(candidate),
         last_log_index: last_index,
         last_log_term: last_term,
+        transfer: false,
     }
 }
 
