@@ -18,7 +18,7 @@ pub const DEFAULT_SUITE: [&str; 8] = [
 ];
 
 /// Every model file shipped in `models/`, by path, with its text.
-pub const SHIPPED: [(&str, &str); 13] = [
+pub const SHIPPED: [(&str, &str); 14] = [
     ("models/tiny.toml", include_str!("../../models/tiny.toml")),
     (
         "models/clients.toml",
@@ -59,6 +59,10 @@ pub const SHIPPED: [(&str, &str); 13] = [
         include_str!("../../models/deaf-leader.toml"),
     ),
     ("models/reads.toml", include_str!("../../models/reads.toml")),
+    (
+        "models/transfer.toml",
+        include_str!("../../models/transfer.toml"),
+    ),
 ];
 
 /// Unique states an exhaustive check finds, per strategy; a change means the state space
