@@ -136,6 +136,7 @@ fn request_vote_of_the_largest_term(candidate: SocketAddrV4) -> Msg {
         candidate_id: Id::from(candidate),
         last_log_index: u64::MAX,
         last_log_term: u64::MAX - 1,
+        transfer: false,
     }
 }
 

@@ -61,6 +61,12 @@ pub enum ClientOp {
         #[arg(short = 'w', long, value_enum, default_value_t = StatusFormat::Table)]
         output: StatusFormat,
     },
+    /// Hand leadership to ADDR (ip:port, one of --peers): the leader stops taking writes,
+    /// brings ADDR up to date and has it start an election at once; prints OK once ADDR leads.
+    TransferLeader {
+        /// The member to lead next, as ip:port.
+        addr: String,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +102,10 @@ pub fn run(args: ClientArgs) -> Result<i32, super::CliError> {
         }),
         ClientOp::Status { output } => {
             return status(&mut client, &peers, timeout, &key, output);
+        }
+        ClientOp::TransferLeader { addr } => {
+            let target = wire::parse_addr(&addr)?;
+            client.transfer_leader(target).map(|()| println!("OK"))
         }
     };
     match done {

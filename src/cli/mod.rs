@@ -173,7 +173,7 @@ pub struct ModelArgs {
 /// Every key of a model file's `[model]` table: the flag that overrides it (if any) and what
 /// it means. `check --help` and the README's table are made from this, with the defaults, so
 /// neither can drift from the file format (a test compares it with what `ModelCfg` parses).
-pub const MODEL_KEYS: [(&str, Option<&str>, &str); 22] = [
+pub const MODEL_KEYS: [(&str, Option<&str>, &str); 24] = [
     ("servers", Some("--servers"), "servers in the cluster"),
     (
         "clients",
@@ -279,6 +279,16 @@ pub const MODEL_KEYS: [(&str, Option<&str>, &str); 22] = [
         "read_index",
         None,
         "Gets are ReadIndex reads (a round of heartbeats, no log entry) rather than log entries",
+    ),
+    (
+        "max_compactions",
+        Some("--compactions"),
+        "bound: compactions in one run, each by any server through any applied index (0: none)",
+    ),
+    (
+        "transfers",
+        None,
+        "a leader may hand its leadership to any other server at any step (TimeoutNow)",
     ),
 ];
 

@@ -202,6 +202,7 @@ fn message(src: Id, dst: Id, msg: &Msg) -> Value {
             candidate_id,
             last_log_index,
             last_log_term,
+            ..
         } => {
             assert_eq!(
                 usize::from(*candidate_id),

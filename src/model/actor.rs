@@ -8,13 +8,17 @@
 //! [`Unsynced`] part until that step.
 
 use super::client::{ClientState, ModelClient};
-use crate::raft::{Config, Durable, Effect, HardState, Index, Input, Msg, ServerState, Timer};
+use crate::raft::{
+    Config, Durable, Effect, HardState, Index, Input, Msg, ServerState, Term, Timer,
+};
 use serde::Serialize;
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 
 /// The choice that stands for a server's fsync completing.
 pub const FSYNC: &str = "fsync";
+/// The random choice of a leader to transfer its leadership, and to whom.
+pub const TRANSFER: &str = "transfer";
 
 /// When a server's saves are durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +31,9 @@ pub enum Disk {
 
 #[derive(Clone, Debug)]
 pub enum ModelActor {
-    Server(Config, Disk),
+    /// The server's configuration, its disk, and the term below which a leader may decide to
+    /// transfer its leadership (0: never).
+    Server(Config, Disk, Term),
     Client(ModelClient),
 }
 
@@ -40,6 +46,8 @@ pub enum Choice {
     CompactThrough(Index),
     /// A server's fsync completes.
     Fsync,
+    /// A leader hands its leadership to this server (with the model's `transfers` option).
+    TransferTo(Id),
 }
 
 // Each node state already sits behind stateright's `Arc`; a box would add an allocation per step.
@@ -94,6 +102,7 @@ struct Host<'a> {
     server: &'a Config,
     disk: Disk,
     id: Id,
+    transfers_below: Term,
 }
 
 impl Host<'_> {
@@ -113,7 +122,25 @@ impl Host<'_> {
             return None;
         }
         self.carry_out(state, &mut s, &mut u, effects, o);
+        self.offer_transfer(state, &s, o);
         Some(NodeState::Server(s.into_owned(), u.into_owned()))
+    }
+
+    /// A leader with no transfer under way may decide to hand its leadership to any other
+    /// server (a random choice), while its term is below the bound, so that the target's
+    /// election stays within `max_term`.
+    fn offer_transfer(&self, before: &ServerState, after: &ServerState, o: &mut Out<ModelActor>) {
+        let may = |s: &ServerState| {
+            s.is_leader() && s.transfer.is_none() && s.current_term() < self.transfers_below
+        };
+        match (may(before), may(after)) {
+            (false, true) => o.choose_random(
+                TRANSFER,
+                self.server.peers(self.id).map(Choice::TransferTo).collect(),
+            ),
+            (true, false) => o.remove_random(TRANSFER),
+            _ => {}
+        }
     }
 
     /// Carries out `effects` of a step from `before` to `s`.
@@ -208,12 +235,13 @@ impl Actor for ModelActor {
 
     fn on_start(&self, id: Id, storage: &Option<HardState>, o: &mut Out<Self>) -> NodeState {
         match self {
-            ModelActor::Server(server, disk) => {
+            ModelActor::Server(server, disk, transfers_below) => {
                 let (state, effects) = server.start(storage.as_ref());
                 let host = Host {
                     server,
                     disk: *disk,
                     id,
+                    transfers_below: *transfers_below,
                 };
                 let mut s = Cow::Borrowed(&state);
                 let mut u = Cow::Owned(Unsynced::default());
@@ -226,7 +254,7 @@ impl Actor for ModelActor {
 
     fn on_msg(&self, id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match self {
-            ModelActor::Server(server, disk) => {
+            ModelActor::Server(server, disk, transfers_below) => {
                 let NodeState::Server(s, u) = &**state else {
                     unreachable!("server actor with client state")
                 };
@@ -234,6 +262,7 @@ impl Actor for ModelActor {
                     server,
                     disk: *disk,
                     id,
+                    transfers_below: *transfers_below,
                 };
                 if let Some(next) = host.step(s, u, Input::Msg(src, msg), o) {
                     *state = Cow::Owned(next);
@@ -252,11 +281,14 @@ impl Actor for ModelActor {
     }
 
     fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
-        if let (ModelActor::Server(server, disk), NodeState::Server(s, u)) = (self, &**state) {
+        if let (ModelActor::Server(server, disk, transfers_below), NodeState::Server(s, u)) =
+            (self, &**state)
+        {
             let host = Host {
                 server,
                 disk: *disk,
                 id,
+                transfers_below: *transfers_below,
             };
             if let Some(next) = host.step(s, u, Input::Timeout(*timer), o) {
                 *state = Cow::Owned(next);
@@ -271,25 +303,30 @@ impl Actor for ModelActor {
                     *state = Cow::Owned(NodeState::Client(next));
                 }
             }
-            (ModelActor::Server(server, disk), NodeState::Server(s, u), Choice::Fsync) => {
-                let host = Host {
-                    server,
-                    disk: *disk,
-                    id,
-                };
-                *state = Cow::Owned(host.fsync(s, u, o));
-            }
             (
-                ModelActor::Server(server, disk),
+                ModelActor::Server(server, disk, transfers_below),
                 NodeState::Server(s, u),
-                Choice::CompactThrough(index),
+                choice,
             ) => {
                 let host = Host {
                     server,
                     disk: *disk,
                     id,
+                    transfers_below: *transfers_below,
                 };
-                if let Some(next) = host.step(s, u, Input::Compact(*index), o) {
+                let input = match choice {
+                    Choice::Fsync => {
+                        *state = Cow::Owned(host.fsync(s, u, o));
+                        return;
+                    }
+                    Choice::CompactThrough(index) => Input::Compact(*index),
+                    // The leader decided to hand its leadership to `target`.
+                    Choice::TransferTo(target) if s.is_leader() => {
+                        Input::Msg(id, Msg::TransferLeader { target: *target })
+                    }
+                    Choice::TransferTo(_) | Choice::ResendTo(_) => return,
+                };
+                if let Some(next) = host.step(s, u, input, o) {
                     *state = Cow::Owned(next);
                 }
             }

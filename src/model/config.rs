@@ -101,6 +101,9 @@ pub struct ModelCfg {
     pub isolate_first_leader: bool,
     /// Gets are ReadIndex reads (thesis §6.4) rather than log entries.
     pub read_index: bool,
+    /// A leader may decide, at any step, to transfer its leadership to any other server
+    /// (thesis §3.10; a random choice), while its term is below `max_term`.
+    pub transfers: bool,
     #[serde(skip)]
     pub mutant: Option<Mutant>,
 }
@@ -133,6 +136,7 @@ impl Default for ModelCfg {
             deaf_first_leader: false,
             isolate_first_leader: false,
             read_index: false,
+            transfers: false,
             mutant: None,
         }
     }
@@ -192,7 +196,10 @@ impl ModelCfg {
             NetworkKind::UnorderedDuplicating => Network::new_unordered_duplicating([]),
         };
         let mut model = ActorModel::new(self.clone(), History::default())
-            .actors((0..self.servers).map(|_| ModelActor::Server(server.clone(), disk)))
+            .actors((0..self.servers).map(|_| {
+                let transfers_below = if self.transfers { self.max_term } else { 0 };
+                ModelActor::Server(server.clone(), disk, transfers_below)
+            }))
             .actors((0..self.clients).map(|c| {
                 ModelActor::Client(ModelClient {
                     servers: self.server_ids(),
@@ -298,6 +305,9 @@ impl fmt::Display for ModelCfg {
             },
             if self.read_index { " read_index" } else { "" },
         )?;
+        if self.transfers {
+            write!(f, " transfers")?;
+        }
         if self.fsync {
             write!(f, " fsync=true")?;
         }

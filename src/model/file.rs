@@ -19,7 +19,7 @@ pub const DEFAULT_SUITE: [&str; 9] = [
 ];
 
 /// Every model file shipped in `models/`, by path, with its text.
-pub const SHIPPED: [(&str, &str); 14] = [
+pub const SHIPPED: [(&str, &str); 15] = [
     ("models/tiny.toml", include_str!("../../models/tiny.toml")),
     (
         "models/clients.toml",
@@ -63,6 +63,10 @@ pub const SHIPPED: [(&str, &str); 14] = [
     (
         "models/compaction.toml",
         include_str!("../../models/compaction.toml"),
+    ),
+    (
+        "models/transfer.toml",
+        include_str!("../../models/transfer.toml"),
     ),
 ];
 

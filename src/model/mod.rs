@@ -151,7 +151,7 @@ impl RaftModel {
             ActorModelAction::Timeout(id, timer) => {
                 let i = usize::from(*id);
                 match (&self.actors.actors[i], last.actor_states[i].as_server()) {
-                    (ModelActor::Server(server, _), Some(s)) => {
+                    (ModelActor::Server(server, ..), Some(s)) => {
                         server.term_after_timeout(s, *timer) > self.cfg.max_term
                     }
                     _ => false,

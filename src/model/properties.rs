@@ -36,6 +36,7 @@ pub const BATCH_SENT: &str = "an AppendEntries carries several entries";
 pub const READ_BY_INDEX: &str = "a read is answered by ReadIndex";
 pub const SNAPSHOT_SENT: &str = "a leader sends a snapshot";
 pub const SNAPSHOT_AND_ENTRIES: &str = "a log keeps entries after its snapshot";
+pub const TRANSFER_ELECTS: &str = "a leadership transfer elects its target";
 
 pub const ALWAYS: [&str; 12] = [
     ELECTION_SAFETY,
@@ -131,6 +132,17 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
         // A leader that started a round of reads and waits for none has answered one.
         properties.push(Property::sometimes(READ_BY_INDEX, |_, s: &State| {
             iter_servers(s).any(|v| v.is_leader() && v.read_round > 0 && v.reads.is_empty())
+        }));
+    }
+    if cfg.transfers {
+        // The target of a transfer leads the term its TimeoutNow election asked for.
+        properties.push(Property::sometimes(TRANSFER_ELECTS, |_, s: &State| {
+            super::messages_in_flight(&s.network).iter().any(|(_, _, m)| {
+                matches!(m, crate::raft::Msg::RequestVote { transfer: true, term, candidate_id, .. }
+                    if s.actor_states[usize::from(*candidate_id)]
+                        .as_server()
+                        .is_some_and(|v| v.is_leader() && v.current_term() == *term))
+            })
         }));
     }
     if puts && gets {

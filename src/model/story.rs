@@ -141,6 +141,8 @@ pub fn msg(cfg: &ModelCfg, m: &Msg) -> String {
                 .map(|l| node(cfg, l))
                 .unwrap_or_else(|| "?".into())
         ),
+        Msg::TimeoutNow { term } => format!("TimeoutNow(term {term})"),
+        Msg::TransferLeader { target } => format!("TransferLeader(to {})", node(cfg, *target)),
         Msg::StatusRequest => "StatusRequest".into(),
         Msg::StatusResponse(_) => "StatusResponse".into(),
     }
@@ -172,6 +174,9 @@ pub fn action(cfg: &ModelCfg, a: &Action) -> String {
         ActorModelAction::Timeout(id, Timer::Lease) => {
             format!("{} lease on the leader's behalf ends", node(cfg, *id))
         }
+        ActorModelAction::Timeout(id, Timer::Transfer) => {
+            format!("{} abandons its leadership transfer", node(cfg, *id))
+        }
         ActorModelAction::Crash(id) => format!("{} crashes", node(cfg, *id)),
         ActorModelAction::Recover(id) => format!("{} restarts from storage", node(cfg, *id)),
         ActorModelAction::SelectRandom {
@@ -193,6 +198,15 @@ pub fn action(cfg: &ModelCfg, a: &Action) -> String {
             random: Choice::CompactThrough(index),
             ..
         } => format!("{} compacts its log through {index}", node(cfg, *actor)),
+        ActorModelAction::SelectRandom {
+            actor,
+            random: Choice::TransferTo(target),
+            ..
+        } => format!(
+            "{} hands its leadership to {}",
+            node(cfg, *actor),
+            node(cfg, *target)
+        ),
     }
 }
 

@@ -6,7 +6,7 @@ use super::actor::Unsynced;
 use super::client::ClientState;
 use super::{NodeState, State};
 use crate::model::Choice;
-use crate::raft::{HardState, Log, Msg, Reply, Role, ServerState, Timer, Tracker};
+use crate::raft::{HardState, Log, Msg, Reply, Role, ServerState, Timer, Tracker, Transfer};
 use stateright::actor::{ActorModelState, Id};
 use stateright::util::DenseNatMap;
 use stateright::{Rewrite, RewritePlan};
@@ -222,6 +222,7 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
             Timer::Heartbeat => 2,
             Timer::CheckQuorum => 4,
             Timer::Lease => 8,
+            Timer::Transfer => 16,
         }
     });
     Signature {
@@ -264,6 +265,7 @@ impl Rewrite<Id> for Choice {
             Choice::ResendTo(server) => Choice::ResendTo(server.rewrite(plan)),
             Choice::CompactThrough(index) => Choice::CompactThrough(*index),
             Choice::Fsync => Choice::Fsync,
+            Choice::TransferTo(server) => Choice::TransferTo(server.rewrite(plan)),
         }
     }
 }
@@ -289,6 +291,10 @@ impl Rewrite<Id> for ServerState {
             lease: self.lease,
             read_round: self.read_round,
             reads: self.reads.clone(), // reads name clients only
+            transfer: self.transfer.map(|t| Transfer {
+                target: t.target.rewrite(plan),
+                ..t
+            }),
         }
     }
 }
@@ -345,11 +351,16 @@ impl Rewrite<Id> for Msg {
                 candidate_id,
                 last_log_index,
                 last_log_term,
+                transfer,
             } => Msg::RequestVote {
                 term: *term,
                 candidate_id: candidate_id.rewrite(plan),
                 last_log_index: *last_log_index,
                 last_log_term: *last_log_term,
+                transfer: *transfer,
+            },
+            Msg::TransferLeader { target } => Msg::TransferLeader {
+                target: target.rewrite(plan),
             },
             Msg::PreVote {
                 term,

@@ -46,6 +46,10 @@ impl Step<'_, '_> {
         if st.has_pending(client_id, seq) {
             return; // a retry of an entry already in the log: its answer comes on apply
         }
+        if !rules::takes_writes(st.transfer.is_some()) {
+            let reply = Reply::NotLeader { leader_hint: None };
+            return self.send(src, Msg::ClientResponse { seq, reply });
+        }
         let early_answer = rules::answers_on_append(self.cfg).then(|| st.kv.clone().execute(&op));
         let st = self.st_mut();
         let term = st.hard.current_term;

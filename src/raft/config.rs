@@ -50,6 +50,9 @@ pub enum Timer {
     /// Followers with CheckQuorum: the minimum election timeout has passed since the leader
     /// was last heard from, so the lease on its behalf ends.
     Lease,
+    /// Leaders transferring leadership: an election timeout has passed since the transfer
+    /// began, so it is abandoned and client writes are taken again.
+    Transfer,
 }
 
 impl Config {
@@ -71,6 +74,7 @@ impl Config {
         match timer {
             Timer::Election => self.election_timeout.clone(),
             Timer::Heartbeat => self.heartbeat..self.heartbeat,
+            Timer::Transfer => self.election_timeout.end..self.election_timeout.end,
             Timer::CheckQuorum | Timer::Lease => {
                 self.election_timeout.start..self.election_timeout.start
             }

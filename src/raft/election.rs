@@ -19,7 +19,7 @@ impl Step<'_, '_> {
         if rules::pre_votes(self.cfg) {
             self.become_pre_candidate();
         } else {
-            self.become_candidate();
+            self.become_candidate(false);
         }
     }
 
@@ -92,7 +92,7 @@ impl Step<'_, '_> {
         if let Role::PreCandidate { votes } = &self.st().role
             && rules::wins(self.cfg, votes.len())
         {
-            self.become_candidate();
+            self.become_candidate(false);
         }
     }
 

@@ -16,6 +16,10 @@ pub enum Msg {
         candidate_id: Id,
         last_log_index: Index,
         last_log_term: Term,
+        /// Leadership transfer (thesis §3.10): the candidate campaigns because its leader sent
+        /// it TimeoutNow, so a follower answers it even under CheckQuorum's lease.
+        #[serde(default)]
+        transfer: bool,
     },
     RequestVoteResponse {
         term: Term,
@@ -65,6 +69,17 @@ pub enum Msg {
         /// The request's `read_round`: this server took it for its leader's in this term.
         #[serde(default)]
         read_round: u64,
+    },
+    /// Leadership transfer (thesis §3.10): the leader has brought the receiver's log up to its
+    /// own and asks it to start an election at once, without PreVote.
+    TimeoutNow {
+        term: Term,
+    },
+    /// An operator asks the leader to hand its leadership to `target`. A follower answers
+    /// `ClientResponse { seq: 0, NotLeader }` with its hint; the leader does not answer (the
+    /// operator polls the status).
+    TransferLeader {
+        target: Id,
     },
     /// A client's operation; `(client_id, seq)` identifies it across retries.
     ClientRequest {
@@ -128,7 +143,8 @@ impl Msg {
             | Msg::PreVoteResponse { term, .. }
             | Msg::AppendEntries { term, .. }
             | Msg::InstallSnapshot { term, .. }
-            | Msg::AppendEntriesResponse { term, .. } => Some(*term),
+            | Msg::AppendEntriesResponse { term, .. }
+            | Msg::TimeoutNow { term } => Some(*term),
             _ => None,
         }
     }

@@ -5,7 +5,7 @@
 //! - [`types`], [`log`], [`message`]: the vocabulary, the log, the RPCs.
 //! - [`state`]: what a server holds; [`config`]: what it is configured with.
 //! - [`server`]: `start` and `step`, and the stateright `Actor`; the handlers are in
-//!   `election.rs`, `replication.rs` and `clients.rs`, the role changes in `step.rs`.
+//!   `election.rs`, `replication.rs`, `clients.rs` and `transfer.rs`, the role changes in `step.rs`.
 //! - [`rules`]: Figure 2's decisions, one function each; [`mutant`]: the broken variants
 //!   that check the checker.
 //! - [`progress`]: nextIndex/matchIndex per follower and the quorum arithmetic.
@@ -22,6 +22,7 @@ pub mod rules;
 pub mod server;
 pub mod state;
 pub mod step;
+mod transfer;
 pub mod types;
 pub mod validate;
 
@@ -33,7 +34,7 @@ pub use log::{Log, Snapshot};
 pub use message::{Conflict, Msg, Reply, Status};
 pub use mutant::Mutant;
 pub use progress::{Progress, Tracker};
-pub use state::{HardState, PendingRead, Role, ServerState};
+pub use state::{HardState, PendingRead, Role, ServerState, Transfer};
 pub use step::{Durable, Effect, Input};
 pub use types::{ClientId, Command, Entry, Index, LogId, Op, OpResult, Term};
 pub use validate::Refusal;

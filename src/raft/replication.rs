@@ -302,6 +302,7 @@ impl Step<'_, '_> {
             }
             if grew {
                 self.maybe_advance_commit();
+                self.maybe_send_timeout_now();
             }
         } else if let Some(conflict) = conflict {
             // Skip back over the follower's whole conflicting term, or to the end of its log.

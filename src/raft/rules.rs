@@ -255,9 +255,11 @@ pub fn would_vote(
 
 /// CheckQuorum, the lease: a leader, or a follower that heard from its leader within the
 /// minimum election timeout, ignores a request for a (pre-)vote of a later term: it neither
-/// moves its term nor answers, so a server that cannot hear the leader cannot depose it.
-pub fn ignores_vote_request(cfg: &Config, leader: bool, lease: bool) -> bool {
-    cfg.check_quorum && (leader || lease)
+/// moves its term nor answers, so a server that cannot hear the leader cannot depose it. A
+/// transfer's RequestVote is answered: the leader itself asked for that election (etcd's
+/// `campaignTransfer`).
+pub fn ignores_vote_request(cfg: &Config, leader: bool, lease: bool, transfer: bool) -> bool {
+    cfg.check_quorum && (leader || lease) && !transfer
 }
 
 /// CheckQuorum: a leader that has heard from fewer than a majority (itself counted) since its
@@ -404,4 +406,30 @@ pub fn read_confirmed(cfg: &Config, round: u64, confirmed: u64) -> bool {
 /// so a deposed leader cannot answer one from stale state.
 pub fn reads_locally(cfg: &Config, op: &Op) -> bool {
     matches!(op, Op::Get { .. }) && is(cfg, Mutant::StaleRead)
+}
+
+// ---- leadership transfer (thesis §3.10) ---------------------------------------------------
+
+/// The leader may hand its leadership to `target`: a member other than itself.
+pub fn may_transfer_to(cfg: &Config, me: Id, target: Id) -> bool {
+    target != me && cfg.is_member(target)
+}
+
+/// A leader transferring its leadership takes no new client writes: they would have to be
+/// replicated to the target before TimeoutNow, and the transfer might never catch up. They are
+/// answered "not leader" with no hint; the client tries again.
+pub fn takes_writes(transferring: bool) -> bool {
+    !transferring
+}
+
+/// The target's log is the leader's own: TimeoutNow may go, and the target, with the most
+/// up-to-date log, can win the election it starts.
+pub fn transfer_target_ready(target_match: Index, last_index: Index) -> bool {
+    target_match == last_index
+}
+
+/// TimeoutNow: the receiver campaigns at once, without PreVote (the leader itself stands down
+/// for it), when it came from the leader it follows; anyone else's is ignored.
+pub fn campaigns_on_timeout_now(from_leader: bool) -> bool {
+    from_leader
 }

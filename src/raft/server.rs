@@ -37,6 +37,7 @@ impl Config {
             Input::Timeout(Timer::CheckQuorum) => step.on_check_quorum(),
             Input::Timeout(Timer::Lease) => step.on_lease_expired(),
             Input::Compact(through) => step.on_compact(through),
+            Input::Timeout(Timer::Transfer) => step.on_transfer_timeout(),
         }
         step.finish()
     }
@@ -48,6 +49,7 @@ impl Step<'_, '_> {
             Msg::ClientRequest { client_id, seq, op } => {
                 return self.handle_client_request(src, client_id, seq, op);
             }
+            Msg::TransferLeader { target } => return self.handle_transfer_leader(src, target),
             Msg::StatusRequest => {
                 let status = self.st().status(self.id);
                 return self.send(src, Msg::StatusResponse(status));
@@ -77,6 +79,7 @@ impl Step<'_, '_> {
                 };
                 self.handle_request_vote(candidate_id, last);
             }
+            Msg::TimeoutNow { .. } => self.handle_timeout_now(src),
             Msg::RequestVoteResponse {
                 vote_granted: true, ..
             } => self.count_vote(src),
@@ -149,9 +152,10 @@ impl Step<'_, '_> {
         let st = self.st();
         let current = st.current_term();
         let vote_request = matches!(msg, Msg::RequestVote { .. } | Msg::PreVote { .. });
+        let transfer = matches!(msg, Msg::RequestVote { transfer: true, .. });
         if term > current
             && vote_request
-            && rules::ignores_vote_request(self.cfg, st.is_leader(), st.lease)
+            && rules::ignores_vote_request(self.cfg, st.is_leader(), st.lease, transfer)
         {
             return false;
         }

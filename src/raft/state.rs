@@ -80,6 +80,18 @@ pub struct ServerState {
     pub read_round: u64,
     /// ReadIndex: the Gets this leader is waiting to answer, oldest first.
     pub reads: Vec<PendingRead>,
+    /// Leadership transfer (thesis §3.10): the leader is handing its leadership over, and
+    /// takes no client writes meanwhile.
+    pub transfer: Option<Transfer>,
+}
+
+/// A leadership transfer under way at the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Transfer {
+    /// The server that is to lead next.
+    pub target: Id,
+    /// TimeoutNow has gone to the target (once: a second would start a second election).
+    pub timeout_now_sent: bool,
 }
 
 /// ReadIndex (thesis §6.4): a Get waiting at the leader until a majority has echoed `round` (so
@@ -111,6 +123,7 @@ impl ServerState {
             lease: false,
             read_round: 0,
             reads: Vec::new(),
+            transfer: None,
         }
     }
 
@@ -190,6 +203,11 @@ impl ServerState {
         assert!(
             self.is_leader() || (self.reads.is_empty() && self.read_round == 0),
             "a {} keeps reads",
+            self.role.name()
+        );
+        assert!(
+            self.is_leader() || self.transfer.is_none(),
+            "a {} transfers leadership",
             self.role.name()
         );
         assert!(

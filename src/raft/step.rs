@@ -176,6 +176,7 @@ impl<'a, 'c> Step<'a, 'c> {
     /// Adopts `term` (if newer, forgetting the vote) and follows `leader`.
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<Id>) {
         let was_leader = self.st().is_leader();
+        let was_transferring = self.st().transfer.is_some();
         let new_term = term > self.st().current_term();
         self.adopt_term(term);
         if self.st().role != (Role::Follower { leader }) {
@@ -185,6 +186,7 @@ impl<'a, 'c> Step<'a, 'c> {
             // Waiting reads go unanswered; their clients try again elsewhere.
             st.reads.clear();
             st.read_round = 0;
+            st.transfer = None;
         }
         if new_term || leader.is_none() {
             self.end_lease();
@@ -193,6 +195,9 @@ impl<'a, 'c> Step<'a, 'c> {
             self.cancel_timer(Timer::Heartbeat);
             if self.cfg.check_quorum {
                 self.cancel_timer(Timer::CheckQuorum);
+            }
+            if was_transferring {
+                self.cancel_timer(Timer::Transfer);
             }
             self.reset_election_timer();
         }
@@ -245,8 +250,9 @@ impl<'a, 'c> Step<'a, 'c> {
     }
 
     /// §5.2: increment the term, vote for self, ask everyone else. A server whose term cannot
-    /// grow refuses, rather than wrap around to a term it has seen.
-    pub(super) fn become_candidate(&mut self) {
+    /// grow refuses, rather than wrap around to a term it has seen. `transfer`: the leader sent
+    /// TimeoutNow, and the requests say so (thesis §3.10).
+    pub(super) fn become_candidate(&mut self, transfer: bool) {
         let id = self.id;
         let Some(term) = rules::campaign_term(self.cfg, self.st().current_term()) else {
             return self.refuse(Refusal::TermExhausted);
@@ -267,6 +273,7 @@ impl<'a, 'c> Step<'a, 'c> {
             candidate_id: id,
             last_log_index: st.log().last_index(),
             last_log_term: st.log().last_term(),
+            transfer,
         };
         let needs = rules::request_vote_needs(self.cfg);
         for peer in self.cfg.peers(id).collect::<Vec<_>>() {

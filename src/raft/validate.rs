@@ -63,6 +63,10 @@ pub enum Refusal {
         match_index: Index,
         last_index: Index,
     },
+    #[error("a TimeoutNow of term 0, which no leader has")]
+    TimeoutNowOfTermZero,
+    #[error("a leadership transfer to {}, which is not a member", addr(*target))]
+    TransferToNonMember { target: Id },
     #[error("the term cannot grow past {}: refusing to campaign", Term::MAX)]
     TermExhausted,
 }
@@ -174,6 +178,7 @@ pub fn validate(src: Id, msg: &Msg) -> Result<(), Refusal> {
                 });
             }
         }
+        Msg::TimeoutNow { term: 0 } => return Err(Refusal::TimeoutNowOfTermZero),
         _ => {}
     }
     Ok(())
@@ -244,10 +249,16 @@ mod tests {
             candidate_id: s0,
             last_log_index: 1,
             last_log_term: 3,
+            transfer: false,
         };
         assert!(matches!(
             validate(s0, &vote),
             Err(Refusal::LastLogTermAfterTerm { .. })
         ));
+        assert_eq!(
+            validate(s0, &Msg::TimeoutNow { term: 0 }),
+            Err(Refusal::TimeoutNowOfTermZero)
+        );
+        assert_eq!(validate(s0, &Msg::TimeoutNow { term: 1 }), Ok(()));
     }
 }

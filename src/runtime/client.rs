@@ -38,6 +38,19 @@ pub enum ClientError {
         wire::MAX_CLIENT_REQUEST
     )]
     TooLarge { size: usize },
+    /// A leadership transfer named a server outside the cluster.
+    #[error("{target} is not a member of the cluster (--peers)")]
+    NotAMember { target: SocketAddrV4 },
+    /// The named server did not become leader in time.
+    #[error(
+        "{target} did not become leader within {} ms (last seen: {last})",
+        timeout.as_millis()
+    )]
+    NotTransferred {
+        target: SocketAddrV4,
+        timeout: Duration,
+        last: String,
+    },
     #[error("network error: {0}")]
     Io(#[from] io::Error),
 }
@@ -282,6 +295,47 @@ impl Client {
             }
         }
         Ok(answers)
+    }
+
+    /// Leadership transfer (thesis §3.10): asks the leader to hand its leadership to `target`,
+    /// and returns once `target` says it leads. Polls every server's status; asks whichever
+    /// leads, again after each poll (the leader ignores a repeat of the transfer under way,
+    /// and starts it anew after one it abandoned).
+    pub fn transfer_leader(&mut self, target: SocketAddrV4) -> Result<(), ClientError> {
+        let Some(t) = self.peers.iter().position(|&p| p == target) else {
+            return Err(ClientError::NotAMember { target });
+        };
+        let request = wire::encode(&Msg::TransferLeader {
+            target: target.into(),
+        })
+        .map_err(io::Error::other)?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let answers = self.status(Duration::from_millis(300))?;
+            let leader = answers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| a.as_ref().map(|a| (i, &a.status)))
+                .filter(|(_, s)| s.role == "Leader")
+                .max_by_key(|(_, s)| s.term);
+            let last = match leader {
+                Some((i, _)) if i == t => return Ok(()),
+                Some((i, s)) => {
+                    let datagram = self.auth.seal(self.me, self.peers[i], &request);
+                    self.socket.send_to(&datagram, self.peers[i])?;
+                    format!("{} leads term {}", self.peers[i], s.term)
+                }
+                None => "no leader".to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(ClientError::NotTransferred {
+                    target,
+                    timeout: self.timeout,
+                    last,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The last answer that failed authentication since this was last asked, and why.

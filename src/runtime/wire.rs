@@ -226,6 +226,30 @@ mod tests {
         );
     }
 
+    /// A RequestVote from a server that predates leadership transfer is an ordinary one.
+    #[test]
+    fn leadership_transfer_fields_default_and_round_trip() {
+        let old = br#"{"type":"RequestVote","term":3,"candidate_id":1,"last_log_index":2,"last_log_term":2}"#;
+        assert_eq!(
+            decode(old).unwrap(),
+            Msg::RequestVote {
+                term: 3,
+                candidate_id: Id::from(1),
+                last_log_index: 2,
+                last_log_term: 2,
+                transfer: false,
+            }
+        );
+        assert_eq!(
+            decode(br#"{"type":"TimeoutNow","term":3}"#).unwrap(),
+            Msg::TimeoutNow { term: 3 }
+        );
+        let transfer = Msg::TransferLeader {
+            target: Id::from(2),
+        };
+        assert_eq!(decode(&encode(&transfer).unwrap()).unwrap(), transfer);
+    }
+
     #[test]
     fn junk_is_an_error_not_a_panic() {
         for junk in [
@@ -306,6 +330,7 @@ mod tests {
             candidate_id: Id::from(at(1)),
             last_log_index: 0,
             last_log_term: 0,
+            transfer: true,
         };
         let k = key(1);
         let datagram = seal(&k, at(1), at(2), &msg).unwrap();
@@ -436,14 +461,17 @@ mod tests {
         fn any_msg() -> impl Strategy<Value = Msg> {
             let u = any::<u64>;
             prop_oneof![
-                (u(), any_id(), u(), u()).prop_map(|(term, candidate_id, i, t)| {
-                    Msg::RequestVote {
+                (u(), any_id(), u(), u(), any::<bool>()).prop_map(
+                    |(term, candidate_id, i, t, transfer)| Msg::RequestVote {
                         term,
                         candidate_id,
                         last_log_index: i,
                         last_log_term: t,
+                        transfer,
                     }
-                }),
+                ),
+                u().prop_map(|term| Msg::TimeoutNow { term }),
+                any_id().prop_map(|target| Msg::TransferLeader { target }),
                 (u(), any::<bool>()).prop_map(|(term, vote_granted)| Msg::RequestVoteResponse {
                     term,
                     vote_granted

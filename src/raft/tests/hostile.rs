@@ -24,14 +24,17 @@ fn any_msg() -> impl Strategy<Value = Msg> {
             .prop_map(|(term, index)| Conflict { term, index }),
     );
     prop_oneof![
-        (any_term(), any_id(), any_index(), any_term()).prop_map(|(t, c, i, lt)| {
-            Msg::RequestVote {
+        (any_term(), any_id(), any_index(), any_term(), any::<bool>()).prop_map(
+            |(t, c, i, lt, transfer)| Msg::RequestVote {
                 term: t,
                 candidate_id: c,
                 last_log_index: i,
                 last_log_term: lt,
+                transfer,
             }
-        }),
+        ),
+        any_term().prop_map(|term| Msg::TimeoutNow { term }),
+        any_id().prop_map(|target| Msg::TransferLeader { target }),
         (any_term(), any::<bool>()).prop_map(|(t, g)| vote(t, g)),
         (any_term(), any_id(), any_index(), any_term()).prop_map(|(t, c, i, lt)| {
             Msg::PreVote {
@@ -115,8 +118,9 @@ proptest! {
             state.check_invariants();
             let refused = effects.iter().any(|e| matches!(e, Effect::Refused(_)));
             prop_assert!(!(refused && changed), "{msg:?}: refused, yet the state changed");
-            if from == 3 {
-                // Not a member of the cluster: ignored entirely.
+            if from == 3 && !matches!(msg, Msg::TransferLeader { .. }) {
+                // Not a member of the cluster: its peer messages are ignored entirely (an
+                // operator's TransferLeader is client traffic, answered by a follower).
                 prop_assert_eq!((effects.is_empty(), changed), (true, false));
             }
         }

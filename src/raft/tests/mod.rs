@@ -10,6 +10,7 @@ mod pre_vote;
 mod read_index;
 mod request_vote;
 mod snapshots;
+mod transfer;
 
 use super::{
     Command, Config, Durable, Effect, Entry, HardState, Index, Input, Log, Msg, Op, Progress, Role,
@@ -147,6 +148,7 @@ pub fn request_vote(term: Term, candidate: usize, last_index: Index, last_term: 
         candidate_id: id(candidate),
         last_log_index: last_index,
         last_log_term: last_term,
+        transfer: false,
     }
 }
 
