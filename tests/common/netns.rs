@@ -66,6 +66,24 @@ pub fn unavailable() -> Option<String> {
             return Some(format!("`{tool}` is not installed"));
         }
     }
+    // Root in a container may still lack the right to make namespaces: try one.
+    static PROBES: AtomicUsize = AtomicUsize::new(0);
+    let n = PROBES.fetch_add(1, Ordering::Relaxed);
+    let probe = format!("raftright-probe-{}-{n}", std::process::id());
+    let made = Command::new("ip")
+        .args(["netns", "add", &probe])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        return Some("`ip netns add` is not permitted here".into());
+    }
+    let _ = Command::new("ip")
+        .args(["netns", "delete", &probe])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
     None
 }
 
