@@ -48,12 +48,7 @@ fn committed_entries_are_applied_in_log_order() {
 #[test]
 fn a_later_term_makes_a_leader_step_down() {
     let cfg = cluster(3);
-    let p = Progress {
-        next_index: 3,
-        match_index: 2,
-        recent_active: false,
-        read_ack: 0,
-    };
+    let p = at(3, 2);
     let mut s0 = leader(&cfg, 0, 2, log(&[1, 2]), p);
     let effects = deliver(&cfg, 0, &mut s0, 1, ack(3, 0));
     assert_eq!(
@@ -137,12 +132,7 @@ fn votes_from_a_majority_make_a_candidate_leader() {
     assert_eq!(s0.log(), &log(&[1, 2]));
     for peer in [1, 2] {
         // nextIndex was 2 (last index + 1); the no-op is in flight, so the next send is 3.
-        let expected = Progress {
-            next_index: 3,
-            match_index: 0,
-            recent_active: false,
-            read_ack: 0,
-        };
+        let expected = at(3, 0);
         assert_eq!(s0.progress.get(id(peer)), Some(expected));
     }
 }
@@ -194,12 +184,7 @@ fn term_after_timeout_predicts_the_handler() {
                 check_quorum,
                 ..cluster(3)
             };
-            let p = Progress {
-                next_index: 2,
-                match_index: 0,
-                recent_active: false,
-                read_ack: 0,
-            };
+            let p = at(2, 0);
             let states = [
                 follower(1, log(&[1])),
                 candidate(0, 2, log(&[])),

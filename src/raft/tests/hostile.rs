@@ -88,18 +88,7 @@ fn any_server(cfg: &Config) -> impl Strategy<Value = ServerState> + use<> {
         match kind {
             0 => follower(term, l),
             1 => candidate(0, term, l),
-            _ => leader(
-                &cfg,
-                0,
-                term,
-                l,
-                Progress {
-                    next_index: 3,
-                    match_index: 0,
-                    recent_active: false,
-                    read_ack: 0,
-                },
-            ),
+            _ => leader(&cfg, 0, term, l, at(3, 0)),
         }
     })
 }
@@ -144,12 +133,7 @@ proptest! {
 #[test]
 fn an_acknowledgement_past_the_leaders_log_is_refused() {
     let cfg = cluster(3);
-    let p = Progress {
-        next_index: 3,
-        match_index: 0,
-        recent_active: false,
-        read_ack: 0,
-    };
+    let p = at(3, 0);
     let mut s0 = leader(&cfg, 0, 2, log(&[1, 2]), p);
     let (effects, changed) = step(&cfg, 0, &mut s0, Input::Msg(id(1), ack(2, 1000)));
     let why = Refusal::AckBeyondLog {

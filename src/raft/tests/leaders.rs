@@ -4,15 +4,6 @@ use super::*;
 use crate::kv::Session;
 use crate::raft::OpResult;
 
-fn at(next_index: Index, match_index: Index) -> Progress {
-    Progress {
-        next_index,
-        match_index,
-        recent_active: false,
-        read_ack: 0,
-    }
-}
-
 fn client_put(seq: u64, key: &str, value: &str) -> Msg {
     Msg::ClientRequest {
         client_id: 10,

@@ -41,6 +41,16 @@ pub fn cluster(n: usize) -> Config {
     }
 }
 
+/// A follower's progress as a leader holds it, neither recently active nor echoing a read round.
+pub fn at(next_index: Index, match_index: Index) -> Progress {
+    Progress {
+        next_index,
+        match_index,
+        recent_active: false,
+        read_ack: 0,
+    }
+}
+
 /// A log of no-ops with these terms.
 pub fn log(terms: &[Term]) -> Log {
     Log::from_entries(terms.iter().map(|&t| noop(t)))

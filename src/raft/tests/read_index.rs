@@ -31,12 +31,7 @@ fn heartbeat_ack(term: Term, match_index: Index, read_round: u64) -> Msg {
 
 /// S0 leading term 2 with a committed no-op of its term and x=a applied.
 fn leader_with_x(cfg: &Config) -> ServerState {
-    let p = Progress {
-        next_index: 3,
-        match_index: 2,
-        recent_active: false,
-        read_ack: 0,
-    };
+    let p = at(3, 2);
     let mut s0 = leader(
         cfg,
         0,

@@ -17,12 +17,7 @@ fn transfer_to(target: usize) -> Msg {
 
 /// S0 leading term 2 with log [1, 2]; S1 and S2 hold entry 1 only.
 fn leader_ahead_of_followers(cfg: &Config) -> ServerState {
-    let p = Progress {
-        next_index: 2,
-        match_index: 1,
-        recent_active: false,
-        read_ack: 0,
-    };
+    let p = at(2, 1);
     leader(cfg, 0, 2, log(&[1, 2]), p)
 }
 
@@ -108,12 +103,7 @@ fn timeout_now_goes_once_the_target_holds_the_whole_log() {
 #[test]
 fn a_target_up_to_date_gets_timeout_now_at_once() {
     let cfg = cluster(3);
-    let p = Progress {
-        next_index: 3,
-        match_index: 2,
-        recent_active: false,
-        read_ack: 0,
-    };
+    let p = at(3, 2);
     let mut s0 = leader(&cfg, 0, 2, log(&[1, 2]), p);
     let effects = deliver(&cfg, 0, &mut s0, 10, transfer_to(2));
     assert_eq!(
