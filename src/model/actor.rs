@@ -64,8 +64,17 @@ pub enum NodeState {
 pub struct Unsynced {
     /// The term or the vote changed since the last fsync.
     pub term_vote: bool,
-    /// Messages waiting for the next fsync, in the order they were sent.
+    /// Messages waiting for the next fsync, by destination, each destination's in the order
+    /// they were sent. Only that order can matter, and one order across destinations keeps
+    /// states that differ by a renaming of servers renamings of each other (symmetry).
     pub held: im::Vector<(Id, Msg)>,
+}
+
+impl Unsynced {
+    fn hold(&mut self, to: Id, msg: Msg) {
+        let at = self.held.iter().take_while(|(d, _)| *d <= to).count();
+        self.held.insert(at, (to, msg));
+    }
 }
 
 impl NodeState {
@@ -174,7 +183,7 @@ impl Host<'_> {
                     if self.disk == Disk::Synchronous || durable(needs, s, u) {
                         o.send(to, msg);
                     } else {
-                        u.to_mut().held.push_back((to, msg));
+                        u.to_mut().hold(to, msg);
                     }
                 }
                 Effect::SetTimer(timer) => o.set_timer(timer, self.server.timer_range(timer)),
