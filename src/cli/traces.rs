@@ -184,12 +184,14 @@ fn entries<'a>(es: impl IntoIterator<Item = &'a Entry>) -> Value {
     es.into_iter().map(entry).collect::<Vec<_>>().into()
 }
 
-/// An entry as its term and a name for its command: "noop", or "c<client>s<seq>" (a client
-/// request is named by its client id and sequence number, which fix its operation).
+/// An entry as its term and a name for its command: "noop", "c<client>s<seq>" (a client
+/// request is named by its client id and sequence number, which fix its operation), or
+/// "config{S0,S1}" (a configuration).
 fn entry(e: &Entry) -> Value {
     let cmd = match &e.command {
         Command::Noop => "noop".to_string(),
         Command::Client { client_id, seq, .. } => format!("c{client_id}s{seq}"),
+        Command::Membership(m) => format!("config{}", raftright::model::story::membership(m)),
     };
     json!({"term": e.term, "cmd": cmd})
 }

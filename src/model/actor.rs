@@ -9,7 +9,8 @@
 
 use super::client::{ClientState, ModelClient};
 use crate::raft::{
-    Config, Durable, Effect, HardState, Index, Input, Msg, ServerState, Term, Timer,
+    Change, Command, Config, Durable, Effect, HardState, Index, Input, Msg, ServerState, Term,
+    Timer,
 };
 use serde::Serialize;
 use stateright::actor::{Actor, Id, Out};
@@ -19,6 +20,48 @@ use std::borrow::Cow;
 pub const FSYNC: &str = "fsync";
 /// The random choice of a leader to transfer its leadership, and to whom.
 pub const TRANSFER: &str = "transfer";
+/// The operator's random choice of a configuration change, asked of the leader.
+pub const CHANGE: &str = "change";
+
+/// The model's operator: asks any leader for any single-server change among `servers`, while
+/// the leader's log holds fewer than `max_changes` configuration entries.
+#[derive(Clone, Debug, Default)]
+pub struct Admin {
+    pub servers: Vec<Id>,
+    pub max_changes: usize,
+    /// Whether a server may be added as a learner (and then promoted), besides as a voter.
+    pub learners: bool,
+}
+
+impl Admin {
+    /// The changes the operator may ask of `s`, if it leads.
+    fn changes(&self, s: &ServerState) -> Vec<Choice> {
+        let made = s
+            .log()
+            .iter()
+            .filter(|e| matches!(e.command, Command::Membership(_)))
+            .count();
+        if !s.is_leader() || made >= self.max_changes {
+            return Vec::new();
+        }
+        let m = &s.membership;
+        let mut changes = Vec::new();
+        for &id in &self.servers {
+            if m.is_voter(id) {
+                changes.push(Change::Remove(id));
+            } else if m.learners.contains(&id) {
+                changes.push(Change::Promote(id));
+                changes.push(Change::Remove(id));
+            } else {
+                changes.push(Change::AddVoter(id));
+                if self.learners {
+                    changes.push(Change::AddLearner(id));
+                }
+            }
+        }
+        changes.into_iter().map(Choice::Change).collect()
+    }
+}
 
 /// When a server's saves are durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,9 +74,9 @@ pub enum Disk {
 
 #[derive(Clone, Debug)]
 pub enum ModelActor {
-    /// The server's configuration, its disk, and the term below which a leader may decide to
-    /// transfer its leadership (0: never).
-    Server(Config, Disk, Term),
+    /// The server's configuration, its disk, the term below which a leader may decide to
+    /// transfer its leadership (0: never), and the operator's configuration changes.
+    Server(Config, Disk, Term, Admin),
     Client(ModelClient),
 }
 
@@ -48,6 +91,8 @@ pub enum Choice {
     Fsync,
     /// A leader hands its leadership to this server (with the model's `transfers` option).
     TransferTo(Id),
+    /// The operator asks the leader for this configuration change.
+    Change(Change),
 }
 
 // Each node state already sits behind stateright's `Arc`; a box would add an allocation per step.
@@ -112,6 +157,7 @@ struct Host<'a> {
     disk: Disk,
     id: Id,
     transfers_below: Term,
+    admin: &'a Admin,
 }
 
 impl Host<'_> {
@@ -132,6 +178,7 @@ impl Host<'_> {
         }
         self.carry_out(state, &mut s, &mut u, effects, o);
         self.offer_transfer(state, &s, o);
+        self.offer_changes(state, &s, o);
         Some(NodeState::Server(s.into_owned(), u.into_owned()))
     }
 
@@ -145,10 +192,34 @@ impl Host<'_> {
         match (may(before), may(after)) {
             (false, true) => o.choose_random(
                 TRANSFER,
-                self.server.peers(self.id).map(Choice::TransferTo).collect(),
+                after
+                    .membership
+                    .voters
+                    .iter()
+                    .copied()
+                    .filter(|&v| v != self.id)
+                    .map(Choice::TransferTo)
+                    .collect(),
             ),
             (true, false) => o.remove_random(TRANSFER),
             _ => {}
+        }
+    }
+
+    /// The operator may ask a leader for a configuration change (a random choice), while the
+    /// budget of changes lasts.
+    fn offer_changes(&self, before: &ServerState, after: &ServerState, o: &mut Out<ModelActor>) {
+        if self.admin.max_changes == 0 {
+            return;
+        }
+        let (was, now) = (self.admin.changes(before), self.admin.changes(after));
+        if was == now {
+            return;
+        }
+        if now.is_empty() {
+            o.remove_random(CHANGE);
+        } else {
+            o.choose_random(CHANGE, now);
         }
     }
 
@@ -244,13 +315,19 @@ impl Actor for ModelActor {
 
     fn on_start(&self, id: Id, storage: &Option<HardState>, o: &mut Out<Self>) -> NodeState {
         match self {
-            ModelActor::Server(server, disk, transfers_below) => {
+            ModelActor::Server(server, disk, transfers_below, admin) => {
                 let (state, effects) = server.start(storage.as_ref());
+                if storage.is_none() && admin.max_changes > 0 {
+                    // The initial configuration is saved with the log from the start, so that a
+                    // restart takes it from the disk, where renaming servers renames it too.
+                    o.save(state.hard.clone());
+                }
                 let host = Host {
                     server,
                     disk: *disk,
                     id,
                     transfers_below: *transfers_below,
+                    admin,
                 };
                 let mut s = Cow::Borrowed(&state);
                 let mut u = Cow::Owned(Unsynced::default());
@@ -263,7 +340,7 @@ impl Actor for ModelActor {
 
     fn on_msg(&self, id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match self {
-            ModelActor::Server(server, disk, transfers_below) => {
+            ModelActor::Server(server, disk, transfers_below, admin) => {
                 let NodeState::Server(s, u) = &**state else {
                     unreachable!("server actor with client state")
                 };
@@ -272,6 +349,7 @@ impl Actor for ModelActor {
                     disk: *disk,
                     id,
                     transfers_below: *transfers_below,
+                    admin,
                 };
                 if let Some(next) = host.step(s, u, Input::Msg(src, msg), o) {
                     *state = Cow::Owned(next);
@@ -290,7 +368,7 @@ impl Actor for ModelActor {
     }
 
     fn on_timeout(&self, id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
-        if let (ModelActor::Server(server, disk, transfers_below), NodeState::Server(s, u)) =
+        if let (ModelActor::Server(server, disk, transfers_below, admin), NodeState::Server(s, u)) =
             (self, &**state)
         {
             let host = Host {
@@ -298,6 +376,7 @@ impl Actor for ModelActor {
                 disk: *disk,
                 id,
                 transfers_below: *transfers_below,
+                admin,
             };
             if let Some(next) = host.step(s, u, Input::Timeout(*timer), o) {
                 *state = Cow::Owned(next);
@@ -313,7 +392,7 @@ impl Actor for ModelActor {
                 }
             }
             (
-                ModelActor::Server(server, disk, transfers_below),
+                ModelActor::Server(server, disk, transfers_below, admin),
                 NodeState::Server(s, u),
                 choice,
             ) => {
@@ -322,6 +401,7 @@ impl Actor for ModelActor {
                     disk: *disk,
                     id,
                     transfers_below: *transfers_below,
+                    admin,
                 };
                 let input = match choice {
                     Choice::Fsync => {
@@ -332,6 +412,20 @@ impl Actor for ModelActor {
                     // The leader decided to hand its leadership to `target`.
                     Choice::TransferTo(target) if s.is_leader() => {
                         Input::Msg(id, Msg::TransferLeader { target: *target })
+                    }
+                    Choice::Change(change) => {
+                        let input = Input::Msg(id, Msg::ChangeMembership { change: *change });
+                        let next = host.step(s, u, input, o);
+                        // Choosing took the offer away; it stands while the leader may change.
+                        let after = next.as_ref().and_then(|n| n.as_server()).unwrap_or(s);
+                        let offer = admin.changes(after);
+                        if !offer.is_empty() {
+                            o.choose_random(CHANGE, offer);
+                        }
+                        if let Some(next) = next {
+                            *state = Cow::Owned(next);
+                        }
+                        return;
                     }
                     Choice::TransferTo(_) | Choice::ResendTo(_) => return,
                 };

@@ -2,7 +2,7 @@
 //! It is data (see `models/*.toml`), and the only place that knows the bounds.
 
 use super::State;
-use super::actor::{Disk, ModelActor, NodeState};
+use super::actor::{Admin, Disk, ModelActor, NodeState};
 use super::client::ModelClient;
 use super::history::History;
 use crate::raft::{Config, Index, Mutant, Op};
@@ -104,6 +104,14 @@ pub struct ModelCfg {
     /// A leader may decide, at any step, to transfer its leadership to any other server
     /// (thesis §3.10; a random choice), while its term is below `max_term`.
     pub transfers: bool,
+    /// The initial configuration's voters: the first this many servers (0: all of them). The
+    /// others start outside the cluster, to be added.
+    pub members: usize,
+    /// Configuration changes: an operator asks any leader for any single-server change, while
+    /// the leader's log holds fewer than this many configuration entries (0: none).
+    pub max_changes: usize,
+    /// With `max_changes`: a server may also be added as a learner, and promoted.
+    pub learners: bool,
     #[serde(skip)]
     pub mutant: Option<Mutant>,
 }
@@ -137,6 +145,9 @@ impl Default for ModelCfg {
             isolate_first_leader: false,
             read_index: false,
             transfers: false,
+            members: 0,
+            max_changes: 0,
+            learners: false,
             mutant: None,
         }
     }
@@ -145,6 +156,16 @@ impl Default for ModelCfg {
 impl ModelCfg {
     pub fn server_ids(&self) -> Vec<Id> {
         (0..self.servers).map(Id::from).collect()
+    }
+
+    /// The initial configuration's voters.
+    pub fn initial_members(&self) -> Vec<Id> {
+        let members = if self.members == 0 {
+            self.servers
+        } else {
+            self.members.min(self.servers)
+        };
+        (0..members).map(Id::from).collect()
     }
 
     pub fn is_server(&self, id: Id) -> bool {
@@ -176,7 +197,7 @@ impl ModelCfg {
 
     pub fn actor_model(&self) -> ActorModel<ModelActor, ModelCfg, History> {
         let server = Config {
-            servers: self.server_ids(),
+            servers: self.initial_members(),
             election_timeout: model_timeout(),
             heartbeat: model_timeout().start,
             max_append_entries: self.max_append_entries,
@@ -198,7 +219,12 @@ impl ModelCfg {
         let mut model = ActorModel::new(self.clone(), History::default())
             .actors((0..self.servers).map(|_| {
                 let transfers_below = if self.transfers { self.max_term } else { 0 };
-                ModelActor::Server(server.clone(), disk, transfers_below)
+                let admin = Admin {
+                    servers: self.server_ids(),
+                    max_changes: self.max_changes,
+                    learners: self.learners,
+                };
+                ModelActor::Server(server.clone(), disk, transfers_below, admin)
             }))
             .actors((0..self.clients).map(|c| {
                 ModelActor::Client(ModelClient {
@@ -310,6 +336,15 @@ impl fmt::Display for ModelCfg {
         }
         if self.fsync {
             write!(f, " fsync=true")?;
+        }
+        if self.members > 0 && self.members < self.servers {
+            write!(f, " members={}", self.members)?;
+        }
+        if self.max_changes > 0 {
+            write!(f, " changes={}", self.max_changes)?;
+        }
+        if self.learners {
+            write!(f, " learners")?;
         }
         if self.max_compactions > 0 {
             write!(f, " compactions={}", self.max_compactions)?;

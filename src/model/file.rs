@@ -19,7 +19,15 @@ pub const DEFAULT_SUITE: [&str; 9] = [
 ];
 
 /// Every model file shipped in `models/`, by path, with its text.
-pub const SHIPPED: [(&str, &str); 15] = [
+pub const SHIPPED: [(&str, &str); 17] = [
+    (
+        "models/membership.toml",
+        include_str!("../../models/membership.toml"),
+    ),
+    (
+        "models/reconfig-bug.toml",
+        include_str!("../../models/reconfig-bug.toml"),
+    ),
     ("models/tiny.toml", include_str!("../../models/tiny.toml")),
     (
         "models/clients.toml",

@@ -1,14 +1,15 @@
 //! The model's auxiliary history: what clients invoked and saw (for the linearizability
 //! check), the history variables of Ongaro's raft.tla (every term that elected a leader, every
 //! entry ever committed), and sticky flags for the properties about transitions rather than
-//! states. It names no server but the deaf one (`deaf`), which symmetry renames.
+//! states. It names servers only in the deaf one (`deaf`) and in configurations (committed
+//! configuration entries, the voters that committed an entry), which symmetry renames.
 
 use crate::kv::KvStore;
 use crate::raft::{ClientId, Entry, Index, Msg, Op, OpResult, Reply, Term};
 use im::{OrdMap, OrdSet};
 use stateright::actor::{Envelope, Id};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The sequential specification clients are checked against: one key-value map.
@@ -23,12 +24,16 @@ impl SequentialSpec for KvSpec {
     }
 }
 
-/// An entry as first committed: by whom does not matter, only in which term.
+/// An entry as first committed: by whom does not matter, only in which term, and which voters
+/// made up the configuration that decided it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Committed {
     /// The term of the server that first counted it committed.
     pub term: Term,
     pub entry: Entry,
+    /// The voters of that server's configuration then; `None` for the initial configuration's
+    /// (so that a history without configuration changes names no server).
+    pub voters: Option<BTreeSet<Id>>,
 }
 
 /// The tester and `in_flight` are shared (`Arc`): they change only when a client invokes or
@@ -61,6 +66,8 @@ pub struct History {
     pub crashes: u8,
     /// The highest term any server stood for election in (a pre-vote is not a candidacy).
     pub campaigned: Term,
+    /// The highest term a voter of its own configuration stood for election in.
+    pub voter_campaigned: Term,
     /// With `deaf_first_leader` or `isolate_first_leader`: the first leader, cut off from the
     /// other servers from then on (deaf: it hears none; isolated: nor do they hear it). The
     /// only name the history holds; symmetry renames it.
@@ -84,6 +91,7 @@ impl Default for History {
             read_saw_write: false,
             crashes: 0,
             campaigned: 0,
+            voter_campaigned: 0,
             deaf: None,
             compactions: 0,
         }

@@ -162,16 +162,23 @@ fn drop(model: &RaftModel, state: State, src: Id, dst: Id, msg: crate::raft::Msg
     model.actors.next_state(&state, drop).unwrap_or(state)
 }
 
-/// One leader in the highest term, followed by every server in that term, every log equal to
-/// the leader's and committed through its end; a deaf server does not count.
+/// One leader in the highest term, followed by every server of its configuration in that
+/// term, every log equal to the leader's and committed through its end; a deaf server, and one
+/// outside the leader's configuration, do not count.
 fn agreed(servers: usize, deaf: Option<Id>, state: &State) -> bool {
     let all: Vec<_> = (0..servers)
         .filter(|&i| Some(Id::from(i)) != deaf)
-        .filter_map(|i| server(state, i))
+        .filter_map(|i| server(state, i).map(|s| (Id::from(i), s)))
         .collect();
-    let Some(leader) = all.iter().find(|s| s.is_leader()) else {
+    let Some(&(_, leader)) = all.iter().find(|(_, s)| s.is_leader()) else {
         return false;
     };
+    let leaders = all.iter().filter(|(_, s)| s.is_leader()).count();
+    let all: Vec<_> = all
+        .into_iter()
+        .filter(|(id, _)| leader.membership.contains(*id))
+        .map(|(_, s)| s)
+        .collect();
     let term = leader.current_term();
     let last = leader.log().last_index();
     all.iter().all(|s| {
@@ -179,5 +186,5 @@ fn agreed(servers: usize, deaf: Option<Id>, state: &State) -> bool {
             && (s.is_leader() || matches!(s.role, Role::Follower { leader: Some(_) }))
             && same_log(s.log(), leader.log())
             && s.commit_index == last
-    }) && all.iter().filter(|s| s.is_leader()).count() == 1
+    }) && leaders == 1
 }

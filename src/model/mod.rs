@@ -130,8 +130,12 @@ impl RaftModel {
         if campaigns && a.current_term() > history.campaigned {
             history.campaigned = a.current_term();
         }
+        if campaigns && a.is_voter(actor) && a.current_term() > history.voter_campaigned {
+            history.voter_campaigned = a.current_term();
+        }
         if a.commit_index > b.commit_index && !history.applied_diverged {
-            history.applied_diverged = !record_commit(history, b.commit_index, a);
+            let initial = a.membership_index == 0;
+            history.applied_diverged = !record_commit(history, b.commit_index, a, initial);
         }
     }
 
@@ -152,7 +156,7 @@ impl RaftModel {
                 let i = usize::from(*id);
                 match (&self.actors.actors[i], last.actor_states[i].as_server()) {
                     (ModelActor::Server(server, ..), Some(s)) => {
-                        server.term_after_timeout(s, *timer) > self.cfg.max_term
+                        server.term_after_timeout(*id, s, *timer) > self.cfg.max_term
                     }
                     _ => false,
                 }
@@ -190,7 +194,12 @@ const COMPACT: &str = "compact";
 /// Records the entries `server` committed after `from` in the history; returns whether they
 /// agree with what was committed before at their indexes, and whether the server's state
 /// machine is the replay of its committed prefix.
-fn record_commit(history: &mut History, from: Index, server: &ServerState) -> bool {
+fn record_commit(
+    history: &mut History,
+    from: Index,
+    server: &ServerState,
+    initial_voters: bool,
+) -> bool {
     // What the snapshot covers was committed before it was taken.
     for index in from.max(server.log().snapshot_index()) + 1..=server.commit_index {
         let Some(entry) = server.log().get(index) else {
@@ -203,6 +212,7 @@ fn record_commit(history: &mut History, from: Index, server: &ServerState) -> bo
                 let committed = history::Committed {
                     term: server.current_term(),
                     entry: entry.clone(),
+                    voters: (!initial_voters).then(|| server.membership.voters.clone()),
                 };
                 history.committed.insert(index, committed);
             }

@@ -23,8 +23,9 @@ const fn exhaustive(mutant: Mutant, property: &'static str, model: &'static str)
     }
 }
 
-/// Every mutant, with where it is caught: each in a model of the default suite, exhaustively.
-pub const CATCHES: [Catch; 40] = [
+/// Every mutant, with where it is caught, exhaustively: each in a model of the default suite but
+/// the configuration-change ones, in models of their own.
+pub const CATCHES: [Catch; 42] = [
     exhaustive(
         Mutant::RequestVoteBeforeFsync,
         p::ELECTION_SAFETY,
@@ -208,6 +209,16 @@ pub const CATCHES: [Catch; 40] = [
         Mutant::AppendBelowSnapshot,
         p::LOG_MATCHING,
         "models/compaction.toml",
+    ),
+    exhaustive(
+        Mutant::ReconfigBeforeOwnTermCommit,
+        p::LEADER_COMPLETENESS,
+        "models/reconfig-bug.toml",
+    ),
+    exhaustive(
+        Mutant::RemovedServerDisrupts,
+        p::TERMS_FROM_VOTERS,
+        "models/membership.toml",
     ),
 ];
 

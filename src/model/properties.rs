@@ -27,6 +27,7 @@ pub const COMMITTED_IS_DURABLE: &str = "Committed Is Durable";
 pub const ACKNOWLEDGED_WRITES_SURVIVE: &str = "Acknowledged Writes Survive";
 pub const CATCH_UP: &str = "Catch-up after faults";
 pub const TERMS_FROM_ELECTIONS: &str = "Terms Come From Elections";
+pub const TERMS_FROM_VOTERS: &str = "Voters' Terms Come From Voters";
 pub const LEADER_ELECTED: &str = "a leader is elected";
 pub const ENTRY_COMMITTED: &str = "an entry commits";
 pub const CLIENT_REPLIED: &str = "a client receives a reply";
@@ -38,7 +39,7 @@ pub const SNAPSHOT_SENT: &str = "a leader sends a snapshot";
 pub const SNAPSHOT_AND_ENTRIES: &str = "a log keeps entries after its snapshot";
 pub const TRANSFER_ELECTS: &str = "a leadership transfer elects its target";
 
-pub const ALWAYS: [&str; 12] = [
+pub const ALWAYS: [&str; 13] = [
     ELECTION_SAFETY,
     LEADER_APPEND_ONLY,
     LOG_MATCHING,
@@ -50,6 +51,7 @@ pub const ALWAYS: [&str; 12] = [
     COMMITTED_IS_DURABLE,
     ACKNOWLEDGED_WRITES_SURVIVE,
     TERMS_FROM_ELECTIONS,
+    TERMS_FROM_VOTERS,
     CATCH_UP,
 ];
 
@@ -79,14 +81,15 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
         }),
         Property::always(LINEARIZABLE, |_, s: &State| linearizable(&s.history.tester)),
         Property::always(COMMITTED_IS_DURABLE, |m: &RaftModel, s: &State| {
-            committed_is_durable(m.cfg.servers, s)
+            committed_is_durable(&m.cfg, s)
         }),
         Property::always(ACKNOWLEDGED_WRITES_SURVIVE, |m: &RaftModel, s: &State| {
-            acknowledged_writes_survive(m.cfg.servers, s)
+            acknowledged_writes_survive(&m.cfg, s)
         }),
         Property::always(TERMS_FROM_ELECTIONS, |_, s: &State| {
             iter_servers(s).all(|v| v.current_term() <= s.history.campaigned)
         }),
+        Property::always(TERMS_FROM_VOTERS, |_, s: &State| terms_from_voters(s)),
         Property::always(CATCH_UP, super::liveness::catches_up),
         Property::sometimes(LEADER_ELECTED, |_, s| {
             iter_servers(s).any(|v| v.is_leader())
@@ -350,35 +353,67 @@ fn snapshot_term_committed(committed: &OrdMap<Index, Committed>, snap: &Snapshot
     committed.get(&snap.last.index).map(|c| c.entry.term) == Some(snap.last.term)
 }
 
-/// The logs as durable (stateright's saved storage; with `fsync` only what an fsync covered):
-/// what survives a crash of every server now.
-fn durable_logs(servers: usize, state: &State) -> impl Iterator<Item = Option<&Log>> {
-    state.actor_storages[..servers]
+/// The voters of the configuration that committed `c`.
+fn voters_of(cfg: &ModelCfg, c: Option<&Committed>) -> Vec<Id> {
+    match c.and_then(|c| c.voters.as_ref()) {
+        Some(voters) => voters.iter().copied().collect(),
+        None => cfg.initial_members(),
+    }
+}
+
+/// Whether a majority of `voters` have a saved log (stateright's storage; with `fsync`, only
+/// what an fsync covered: what survives a crash of every server now) for which `holds`.
+fn durable_on_majority(state: &State, voters: &[Id], holds: impl Fn(&Log) -> bool) -> bool {
+    let on = voters
         .iter()
-        .map(|saved| saved.as_ref().map(|h| &h.log))
+        .filter(|&&v| {
+            state.actor_storages[usize::from(v)]
+                .as_ref()
+                .is_some_and(|h| holds(&h.log))
+        })
+        .count();
+    on > voters.len() / 2
 }
 
 /// Committed Is Durable (etcd's `CommittedIsDurableInv`): every entry ever committed is in
-/// the saved log of a majority, so no set of crashes can take it away.
-pub fn committed_is_durable(servers: usize, state: &State) -> bool {
-    let majority = servers / 2 + 1;
-    state.history.committed.iter().all(|(&index, c)| {
-        durable_logs(servers, state)
-            .filter(|log| {
-                log.is_some_and(|l| {
-                    Logical::new(l, &state.history.committed).get(index) == Some(&c.entry)
-                })
-            })
-            .count()
-            >= majority
+/// the saved log of a majority of the voters of the configuration that committed it, so no set
+/// of crashes can take it away.
+pub fn committed_is_durable(cfg: &ModelCfg, state: &State) -> bool {
+    let committed = &state.history.committed;
+    committed.iter().all(|(&index, c)| {
+        durable_on_majority(state, &voters_of(cfg, Some(c)), |l| {
+            Logical::new(l, committed).get(index) == Some(&c.entry)
+        })
     })
 }
 
+/// Voters' Terms Come From Voters: every term a voter of its own configuration is in was
+/// stood for by a voter of its own configuration. A server outside the configuration (one not
+/// yet added, a learner, one removed) never raises the members' terms (thesis §4.2.3).
+pub fn terms_from_voters(state: &State) -> bool {
+    state
+        .actor_states
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| a.as_server().map(|s| (Id::from(i), s)))
+        .all(|(id, s)| !s.is_voter(id) || s.current_term() <= state.history.voter_campaigned)
+}
+
 /// Acknowledged Writes Survive: a write a client was told succeeded is in the saved log of a
-/// majority, in every state after the answer.
-pub fn acknowledged_writes_survive(servers: usize, state: &State) -> bool {
-    let majority = servers / 2 + 1;
+/// majority of the voters that committed it (of the latest configuration to commit anything,
+/// if it never committed), in every state after the answer.
+pub fn acknowledged_writes_survive(cfg: &ModelCfg, state: &State) -> bool {
+    let committed = &state.history.committed;
     state.history.acknowledged.iter().all(|&(client, seq)| {
+        let is_it = |c: &&Committed| {
+            matches!(c.entry.command, Command::Client { client_id, seq: s, .. }
+                if client_id == client && s == seq)
+        };
+        let decided = committed
+            .values()
+            .find(is_it)
+            .or(committed.values().next_back());
+        let voters = voters_of(cfg, decided);
         let holds = |log: &Log| {
             let in_snapshot = log.snapshot().state.sessions.get(&client);
             in_snapshot.is_some_and(|s| s.seq >= seq)
@@ -387,10 +422,7 @@ pub fn acknowledged_writes_survive(servers: usize, state: &State) -> bool {
                         if client_id == client && s == seq)
                 })
         };
-        durable_logs(servers, state)
-            .filter(|log| log.is_some_and(holds))
-            .count()
-            >= majority
+        durable_on_majority(state, &voters, holds)
     })
 }
 

@@ -5,7 +5,9 @@ use super::client::ClientState;
 use super::config::ModelCfg;
 use super::{Action, NodeState, State};
 use crate::model::Choice;
-use crate::raft::{Command, Entry, Log, Msg, Op, OpResult, Reply, Role, ServerState, Timer};
+use crate::raft::{
+    Change, Command, Entry, Log, Membership, Msg, Op, OpResult, Reply, Role, ServerState, Timer,
+};
 use stateright::actor::{ActorModelAction, Id, Network};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -41,6 +43,33 @@ pub fn entry(index: u64, e: &Entry) -> String {
     match &e.command {
         Command::Noop => format!("{index}:{}:noop", e.term),
         Command::Client { op: o, .. } => format!("{index}:{}:{}", e.term, op(o)),
+        Command::Membership(m) => format!("{index}:{}:config{}", e.term, membership(m)),
+    }
+}
+
+/// A configuration as "{S0,S1}" with its learners after a "+": "{S0,S1}+{S2}".
+pub fn membership(m: &Membership) -> String {
+    let names = |ids: &std::collections::BTreeSet<Id>| {
+        let names: Vec<String> = ids
+            .iter()
+            .map(|&i| format!("S{}", usize::from(i)))
+            .collect();
+        format!("{{{}}}", names.join(","))
+    };
+    if m.learners.is_empty() {
+        names(&m.voters)
+    } else {
+        format!("{}+{}", names(&m.voters), names(&m.learners))
+    }
+}
+
+/// A configuration change, as the operator would ask for it.
+pub fn change(cfg: &ModelCfg, c: &Change) -> String {
+    match *c {
+        Change::AddVoter(id) => format!("add {}", node(cfg, id)),
+        Change::AddLearner(id) => format!("add {} as a learner", node(cfg, id)),
+        Change::Promote(id) => format!("promote {}", node(cfg, id)),
+        Change::Remove(id) => format!("remove {}", node(cfg, id)),
     }
 }
 
@@ -143,6 +172,11 @@ pub fn msg(cfg: &ModelCfg, m: &Msg) -> String {
         ),
         Msg::TimeoutNow { term } => format!("TimeoutNow(term {term})"),
         Msg::TransferLeader { target } => format!("TransferLeader(to {})", node(cfg, *target)),
+        Msg::ChangeMembership { change: c } => format!("ChangeMembership({})", change(cfg, c)),
+        Msg::ChangeMembershipResponse { outcome, .. } => match outcome {
+            Ok(index) => format!("ChangeMembershipOk(at {index})"),
+            Err(why) => format!("ChangeMembershipRefused({why})"),
+        },
         Msg::StatusRequest => "StatusRequest".into(),
         Msg::StatusResponse(_) => "StatusResponse".into(),
     }
@@ -206,6 +240,15 @@ pub fn action(cfg: &ModelCfg, a: &Action) -> String {
             "{} hands its leadership to {}",
             node(cfg, *actor),
             node(cfg, *target)
+        ),
+        ActorModelAction::SelectRandom {
+            actor,
+            random: Choice::Change(c),
+            ..
+        } => format!(
+            "the operator asks {} to {}",
+            node(cfg, *actor),
+            change(cfg, c)
         ),
     }
 }

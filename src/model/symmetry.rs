@@ -4,13 +4,18 @@
 
 use super::actor::Unsynced;
 use super::client::ClientState;
+use super::history::Committed;
 use super::{NodeState, State};
 use crate::model::Choice;
-use crate::raft::{HardState, Log, Msg, Reply, Role, ServerState, Timer, Tracker, Transfer};
+use crate::raft::{
+    Change, ChangeRefused, Command, Entry, HardState, Log, Membership, Msg, Reply, Role,
+    ServerState, Snapshot, Timer, Tracker, Transfer,
+};
 use stateright::actor::{ActorModelState, Id};
 use stateright::util::DenseNatMap;
 use stateright::{Rewrite, RewritePlan};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// The canonical representative of `state`'s class: the same state for every renaming of the
 /// servers, so an exhaustive count does not depend on the order states are visited in.
@@ -122,14 +127,39 @@ fn rename(state: &State, plan: &RewritePlan<Id, DenseNatMap<Id, Id>>) -> State {
             .collect(),
         crashed: plan.reindex(&state.crashed),
         actor_storages: plan.reindex(&state.actor_storages),
-        history: match state.history.deaf {
-            None => state.history.clone(),
-            Some(deaf) => super::History {
-                deaf: Some(deaf.rewrite(plan)),
-                ..state.history.clone()
-            },
-        },
+        history: rename_history(&state.history, plan),
     }
+}
+
+/// The history names servers in its deaf one and in configurations (committed configuration
+/// entries, the voters that committed an entry); most histories name none, and are shared.
+fn rename_history(
+    history: &super::History,
+    plan: &RewritePlan<Id, DenseNatMap<Id, Id>>,
+) -> super::History {
+    let names =
+        |c: &Committed| c.voters.is_some() || matches!(c.entry.command, Command::Membership(_));
+    let renames_committed = history.committed.values().any(names);
+    if history.deaf.is_none() && !renames_committed {
+        return history.clone();
+    }
+    let mut renamed = history.clone();
+    renamed.deaf = history.deaf.map(|d| d.rewrite(plan));
+    if renames_committed {
+        renamed.committed = history
+            .committed
+            .iter()
+            .map(|(&index, c)| {
+                let c = Committed {
+                    term: c.term,
+                    entry: c.entry.rewrite(plan),
+                    voters: c.voters.as_ref().map(|v| v.rewrite(plan)),
+                };
+                (index, c)
+            })
+            .collect();
+    }
+    renamed
 }
 
 fn stable_hash(state: &State) -> u64 {
@@ -181,6 +211,8 @@ fn shape(msg: &Msg) -> (u8, u64) {
 /// has in flight, by kind and term.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Signature<'a> {
+    /// Whether it votes, or learns, in its own configuration, and that configuration's size.
+    member: (bool, bool, usize, usize),
     term: u64,
     role: (u8, usize, Vec<(u64, u64)>),
     voted: u8,
@@ -225,7 +257,14 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
             Timer::Transfer => 16,
         }
     });
+    let m = &server.membership;
     Signature {
+        member: (
+            m.is_voter(me),
+            m.learners.contains(&me),
+            m.voters.len(),
+            m.learners.len(),
+        ),
         term: server.current_term(),
         role,
         voted: voted(server.hard.voted_for),
@@ -270,6 +309,7 @@ impl Rewrite<Id> for Choice {
             Choice::CompactThrough(index) => Choice::CompactThrough(*index),
             Choice::Fsync => Choice::Fsync,
             Choice::TransferTo(server) => Choice::TransferTo(server.rewrite(plan)),
+            Choice::Change(change) => Choice::Change(change.rewrite(plan)),
         }
     }
 }
@@ -299,6 +339,8 @@ impl Rewrite<Id> for ServerState {
                 target: t.target.rewrite(plan),
                 ..t
             }),
+            membership: self.membership.rewrite(plan),
+            membership_index: self.membership_index,
         }
     }
 }
@@ -340,10 +382,66 @@ impl Rewrite<Id> for HardState {
     }
 }
 
-/// Log entries name clients only (`reply_to`), and clients keep their names.
+/// Log entries name clients (`reply_to`), which keep their names, and configurations name
+/// servers.
 impl Rewrite<Id> for Log {
-    fn rewrite<S>(&self, _plan: &RewritePlan<Id, S>) -> Self {
-        self.clone()
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        self.map_memberships(|m| m.rewrite(plan))
+    }
+}
+
+impl Rewrite<Id> for Membership {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        Membership {
+            voters: self.voters.rewrite(plan),
+            learners: self.learners.rewrite(plan),
+        }
+    }
+}
+
+impl Rewrite<Id> for Change {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        match *self {
+            Change::AddVoter(id) => Change::AddVoter(id.rewrite(plan)),
+            Change::AddLearner(id) => Change::AddLearner(id.rewrite(plan)),
+            Change::Promote(id) => Change::Promote(id.rewrite(plan)),
+            Change::Remove(id) => Change::Remove(id.rewrite(plan)),
+        }
+    }
+}
+
+impl Rewrite<Id> for Entry {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        match &self.command {
+            Command::Membership(m) => Entry {
+                term: self.term,
+                command: Command::Membership(m.rewrite(plan)),
+            },
+            _ => self.clone(),
+        }
+    }
+}
+
+impl Rewrite<Id> for ChangeRefused {
+    fn rewrite<S>(&self, plan: &RewritePlan<Id, S>) -> Self {
+        match *self {
+            ChangeRefused::AlreadyMember(id) => ChangeRefused::AlreadyMember(id.rewrite(plan)),
+            ChangeRefused::NotALearner(id) => ChangeRefused::NotALearner(id.rewrite(plan)),
+            ChangeRefused::UnknownServer(id) => ChangeRefused::UnknownServer(id.rewrite(plan)),
+            ChangeRefused::LastVoter(id) => ChangeRefused::LastVoter(id.rewrite(plan)),
+            other => other,
+        }
+    }
+}
+
+/// A snapshot names servers in its configuration only.
+fn rewrite_snapshot<S>(snapshot: &Arc<Snapshot>, plan: &RewritePlan<Id, S>) -> Arc<Snapshot> {
+    match &snapshot.membership {
+        None => Arc::clone(snapshot),
+        Some(m) => Arc::new(Snapshot {
+            membership: Some(m.rewrite(plan)),
+            ..(**snapshot).clone()
+        }),
     }
 }
 
@@ -365,6 +463,16 @@ impl Rewrite<Id> for Msg {
             },
             Msg::TransferLeader { target } => Msg::TransferLeader {
                 target: target.rewrite(plan),
+            },
+            Msg::ChangeMembership { change } => Msg::ChangeMembership {
+                change: change.rewrite(plan),
+            },
+            Msg::ChangeMembershipResponse {
+                outcome,
+                leader_hint,
+            } => Msg::ChangeMembershipResponse {
+                outcome: outcome.map_err(|why| why.rewrite(plan)),
+                leader_hint: leader_hint.rewrite(plan),
             },
             Msg::PreVote {
                 term,
@@ -390,7 +498,7 @@ impl Rewrite<Id> for Msg {
                 leader_id: leader_id.rewrite(plan),
                 prev_log_index: *prev_log_index,
                 prev_log_term: *prev_log_term,
-                entries: entries.clone(), // entries name clients only
+                entries: entries.iter().map(|e| e.rewrite(plan)).collect(),
                 leader_commit: *leader_commit,
                 read_round: *read_round,
             },
@@ -401,7 +509,7 @@ impl Rewrite<Id> for Msg {
             } => Msg::InstallSnapshot {
                 term: *term,
                 leader_id: leader_id.rewrite(plan),
-                snapshot: snapshot.clone(), // a state machine names clients only
+                snapshot: rewrite_snapshot(snapshot, plan),
             },
             Msg::ClientResponse {
                 seq,

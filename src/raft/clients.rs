@@ -100,9 +100,20 @@ impl Step<'_, '_> {
     /// ReadIndex: echoes of the rounds sent so far, the leader's own counted.
     fn confirmed_round(&self) -> u64 {
         let st = self.st();
-        let mut echoed: Vec<u64> = st.progress.iter().map(|(_, p)| p.read_ack).collect();
-        echoed.push(st.read_round);
-        quorum_index(echoed, self.cfg.majority())
+        let members = &st.membership;
+        let mut echoed: Vec<u64> = st
+            .progress
+            .iter()
+            .filter(|(id, _)| members.is_voter(*id))
+            .map(|(_, p)| p.read_ack)
+            .collect();
+        if members.is_voter(self.id) {
+            echoed.push(st.read_round);
+        }
+        if echoed.is_empty() {
+            return 0;
+        }
+        quorum_index(echoed, members.majority())
     }
 
     /// ReadIndex: answer every waiting read whose round a majority has echoed and whose index
@@ -150,7 +161,7 @@ impl Step<'_, '_> {
         }
         self.st_mut().read_round = next;
         self.broadcast_append_entries(false);
-        if self.cfg.majority() == 1 {
+        if self.st().membership.majority() == 1 {
             self.answer_reads(); // a cluster of one confirms its own round
         }
     }

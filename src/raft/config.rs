@@ -4,7 +4,7 @@
 use super::mutant::Mutant;
 use super::rules;
 use super::state::ServerState;
-use super::types::Term;
+use super::types::{Membership, Term};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::ops::Range;
@@ -15,7 +15,8 @@ use std::time::Duration;
 /// stateright's examples, this static configuration is the actor.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Every member of the cluster, this server included.
+    /// The initial configuration's voters: the configuration a server uses while its log and
+    /// snapshot hold none (a changed one is a log entry, `Command::Membership`).
     pub servers: Vec<Id>,
     /// A follower that hears no leader within a random time in this range starts an election.
     pub election_timeout: Range<Duration>,
@@ -56,17 +57,9 @@ pub enum Timer {
 }
 
 impl Config {
-    pub fn majority(&self) -> usize {
-        self.servers.len() / 2 + 1
-    }
-
-    /// Every member but `id`.
-    pub fn peers(&self, id: Id) -> impl Iterator<Item = Id> + '_ {
-        self.servers.iter().copied().filter(move |&s| s != id)
-    }
-
-    pub fn is_member(&self, id: Id) -> bool {
-        self.servers.contains(&id)
+    /// The configuration before any change.
+    pub fn initial_membership(&self) -> Membership {
+        Membership::of_voters(self.servers.iter().copied())
     }
 
     /// The range a timer is drawn from: the runtime picks at random, the model collapses it.
@@ -83,13 +76,13 @@ impl Config {
 
     /// The term `state` is in after `timer` fires: lets the model checker skip, unbuilt, the
     /// steps that would leave its term bound. A test keeps it in step with the handlers.
-    pub fn term_after_timeout(&self, state: &ServerState, timer: Timer) -> Term {
+    pub fn term_after_timeout(&self, id: Id, state: &ServerState, timer: Timer) -> Term {
         match timer {
             // A pre-vote raises no term, unless this server's own vote already wins it.
             Timer::Election
                 if !state.is_leader()
-                    && (!rules::pre_votes(self) || rules::wins(self, 1))
-                    && rules::campaigns(self, state.is_candidate()) =>
+                    && (!rules::pre_votes(self) || rules::wins(self, &state.membership, [&id]))
+                    && rules::campaigns(self, state.is_candidate(), state.is_voter(id)) =>
             {
                 rules::campaign_term(self, state.current_term()).unwrap_or(state.current_term())
             }

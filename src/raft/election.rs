@@ -13,7 +13,8 @@ impl Step<'_, '_> {
     /// asking whether it could win when PreVote is on.
     pub(super) fn on_election_timeout(&mut self) {
         let st = self.st();
-        if st.is_leader() || !rules::campaigns(self.cfg, st.is_candidate()) {
+        let voter = st.is_voter(self.id);
+        if st.is_leader() || !rules::campaigns(self.cfg, st.is_candidate(), voter) {
             return;
         }
         if rules::pre_votes(self.cfg) {
@@ -30,7 +31,8 @@ impl Step<'_, '_> {
         if !st.is_leader() || !self.cfg.check_quorum {
             return;
         }
-        if !rules::keeps_leading(self.cfg, st.progress.active()) {
+        let heard: Vec<Id> = st.progress.active_ids().collect();
+        if !rules::keeps_leading(self.cfg, &st.membership, self.id, &heard) {
             let term = st.current_term();
             return self.become_follower(term, None);
         }
@@ -89,8 +91,9 @@ impl Step<'_, '_> {
 
     /// PreVote: a majority would vote for this server, so it stands for election.
     pub(super) fn maybe_win_pre_vote(&mut self) {
-        if let Role::PreCandidate { votes } = &self.st().role
-            && rules::wins(self.cfg, votes.len())
+        let st = self.st();
+        if let Role::PreCandidate { votes } = &st.role
+            && rules::wins(self.cfg, &st.membership, votes)
         {
             self.become_candidate(false);
         }
@@ -139,8 +142,9 @@ impl Step<'_, '_> {
 
     /// Figure 2, candidates: votes from a majority of servers make this server leader.
     pub(super) fn maybe_win_election(&mut self) {
-        if let Role::Candidate { votes } = &self.st().role
-            && rules::wins(self.cfg, votes.len())
+        let st = self.st();
+        if let Role::Candidate { votes } = &st.role
+            && rules::wins(self.cfg, &st.membership, votes)
         {
             self.become_leader();
         }

@@ -3,7 +3,7 @@
 //! log is the snapshot (entries `1..=snapshot.last.index`, kept only as the state machine
 //! they produce) followed by the kept entries.
 
-use super::types::{Command, Entry, Index, LogId, Term};
+use super::types::{Command, Entry, Index, LogId, Membership, Term};
 use crate::kv::KvStore;
 use im::Vector;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,10 @@ pub struct Snapshot {
     pub last: LogId,
     /// The key-value map and client sessions after applying entries `1..=last.index`.
     pub state: KvStore,
+    /// The latest configuration among the entries it covers (`None`: the initial one), so
+    /// that compaction keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Membership>,
 }
 
 /// The snapshot and the entries after it; index `i` is `entries[i - snapshot.last.index - 1]`.
@@ -233,12 +237,55 @@ impl Log {
         else {
             return;
         };
+        let membership = self.membership_through(index).map(|(_, m)| m.clone());
         let dropped = (index - self.snapshot_index()) as usize;
         self.entries = self.entries.skip(dropped);
         self.snapshot = Arc::new(Snapshot {
             last: LogId { term, index },
             state,
+            membership,
         });
+    }
+
+    /// Takes `initial` as the configuration before any entry, unless the snapshot holds one: a
+    /// new server's log starts from its initial configuration, so that the log alone says
+    /// which configuration holds anywhere in it.
+    pub fn seed_membership(&mut self, initial: Membership) {
+        if self.snapshot.membership.is_none() {
+            self.snapshot = Arc::new(Snapshot {
+                membership: Some(initial),
+                ..(*self.snapshot).clone()
+            });
+        }
+    }
+
+    /// The configuration in force (thesis §4.1: the latest in the log, committed or not) and
+    /// the index of its entry (the snapshot's last index when the snapshot holds it); `None`
+    /// when the log holds none, and the initial configuration holds.
+    pub fn membership(&self) -> Option<(Index, &Membership)> {
+        self.membership_through(self.last_index())
+    }
+
+    /// The latest configuration at or before `index`, as [`Log::membership`].
+    pub fn membership_through(&self, index: Index) -> Option<(Index, &Membership)> {
+        let kept = index.saturating_sub(self.snapshot_index()) as usize;
+        let in_entries =
+            self.entries
+                .iter()
+                .take(kept)
+                .enumerate()
+                .rev()
+                .find_map(|(k, e)| match &e.command {
+                    Command::Membership(m) => Some((self.first_index() + k as Index, m)),
+                    _ => None,
+                });
+        in_entries.or_else(|| {
+            let snapshot = &self.snapshot;
+            snapshot
+                .membership
+                .as_ref()
+                .map(|m| (snapshot.last.index, m))
+        })
     }
 
     /// Figure 13, steps 6-7: a snapshot replaces the log it covers. With `keep_suffix`, the
@@ -253,6 +300,37 @@ impl Log {
             Vector::new()
         };
         self.snapshot = snapshot;
+    }
+
+    /// The same log with every configuration (in entries and the snapshot) passed through `f`;
+    /// the log itself, shared, when it holds none. (The model renames servers with it.)
+    pub fn map_memberships(&self, f: impl Fn(&Membership) -> Membership) -> Log {
+        let in_entries = self
+            .entries
+            .iter()
+            .any(|e| matches!(e.command, Command::Membership(_)));
+        if !in_entries && self.snapshot.membership.is_none() {
+            return self.clone();
+        }
+        let snapshot = match &self.snapshot.membership {
+            None => Arc::clone(&self.snapshot),
+            Some(m) => Arc::new(Snapshot {
+                membership: Some(f(m)),
+                ..(*self.snapshot).clone()
+            }),
+        };
+        let entries = self
+            .entries
+            .iter()
+            .map(|e| match &e.command {
+                Command::Membership(m) => Entry {
+                    term: e.term,
+                    command: Command::Membership(f(m)),
+                },
+                _ => e.clone(),
+            })
+            .collect();
+        Log { snapshot, entries }
     }
 
     /// Keeps entries up to `index` and drops the rest; the snapshot is never cut.

@@ -2,7 +2,7 @@
 //! interface, and a status probe for operators. One variant per message, exactly its fields.
 
 use super::log::Snapshot;
-use super::types::{ClientId, Entry, Index, Op, OpResult, Term};
+use super::types::{Change, ChangeRefused, ClientId, Entry, Index, Op, OpResult, Term};
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::sync::Arc;
@@ -81,6 +81,16 @@ pub enum Msg {
     TransferLeader {
         target: Id,
     },
+    /// An operator asks the leader for a configuration change (thesis §4.1).
+    ChangeMembership {
+        change: Change,
+    },
+    /// The leader appended the change at `index` (it is in force from now on, and done once
+    /// `index` commits), or why not.
+    ChangeMembershipResponse {
+        outcome: Result<Index, ChangeRefused>,
+        leader_hint: Option<Id>,
+    },
     /// A client's operation; `(client_id, seq)` identifies it across retries.
     ClientRequest {
         client_id: ClientId,
@@ -131,6 +141,14 @@ pub struct Status {
     #[serde(default)]
     pub first_index: Index,
     pub leader: Option<Id>,
+    /// The configuration this server uses (the latest in its log).
+    #[serde(default)]
+    pub voters: Vec<Id>,
+    #[serde(default)]
+    pub learners: Vec<Id>,
+    /// The index of that configuration's entry (0: the initial configuration).
+    #[serde(default)]
+    pub membership_index: Index,
 }
 
 impl Msg {

@@ -14,6 +14,7 @@ mod clients;
 pub mod config;
 mod election;
 pub mod log;
+mod membership;
 pub mod message;
 pub mod mutant;
 pub mod progress;
@@ -36,5 +37,7 @@ pub use mutant::Mutant;
 pub use progress::{Progress, Tracker};
 pub use state::{HardState, PendingRead, Role, ServerState, Transfer};
 pub use step::{Durable, Effect, Input};
-pub use types::{ClientId, Command, Entry, Index, LogId, Op, OpResult, Term};
+pub use types::{
+    Change, ChangeRefused, ClientId, Command, Entry, Index, LogId, Membership, Op, OpResult, Term,
+};
 pub use validate::Refusal;

@@ -137,6 +137,13 @@ mutants! {
     /// CheckQuorum counts, but a leader heard from by no majority keeps leading.
     NoCheckQuorum = "no-check-quorum", "a leader that hears no majority keeps leading";
 
+    // ---- configuration changes ----
+    /// A leader appends a configuration change before it has committed an entry of its own
+    /// term (the 2015 single-server change bug).
+    ReconfigBeforeOwnTermCommit = "reconfig-before-own-term-commit", "change the configuration before committing an entry of the leader's term";
+    /// A server that is no voter of its configuration (removed, or a learner) campaigns anyway.
+    RemovedServerDisrupts = "removed-server-disrupts", "a server that is not a voter campaigns";
+
     // ---- ReadIndex ----
     /// Answer a ReadIndex read without the round of heartbeats that confirms leadership.
     StaleReadIndex = "stale-read-index", "answer a ReadIndex read without confirming leadership";

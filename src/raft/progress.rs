@@ -107,6 +107,19 @@ impl Tracker {
         self.progress.values().filter(|p| p.recent_active).count()
     }
 
+    /// CheckQuorum: who was heard from since the last count.
+    pub fn active_ids(&self) -> impl Iterator<Item = Id> + '_ {
+        self.progress
+            .iter()
+            .filter(|(_, p)| p.recent_active)
+            .map(|(&id, _)| id)
+    }
+
+    /// Drops `peer`'s progress (it left the configuration).
+    pub fn remove(&mut self, peer: Id) {
+        self.progress.remove(&peer);
+    }
+
     /// CheckQuorum: a new count starts.
     pub fn reset_active(&mut self) {
         self.progress

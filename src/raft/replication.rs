@@ -22,7 +22,7 @@ impl Step<'_, '_> {
     }
 
     pub(super) fn broadcast_append_entries(&mut self, resend: bool) {
-        for peer in self.cfg.peers(self.id).collect::<Vec<_>>() {
+        for peer in self.st().membership.peers(self.id).collect::<Vec<_>>() {
             self.send_append_entries(peer, resend);
         }
     }
@@ -141,6 +141,7 @@ impl Step<'_, '_> {
             st.commit_index = st.commit_index.max(last.index);
             st.hard.log.install(snapshot, keep);
             self.persist();
+            self.refresh_membership();
         }
         let reply = Msg::AppendEntriesResponse {
             term,
@@ -167,6 +168,7 @@ impl Step<'_, '_> {
         let state = st.log().replay_through(through);
         self.st_mut().hard.log.compact_through(through, state);
         self.persist();
+        self.refresh_membership();
     }
 
     /// AppendEntries RPC, receiver implementation (Figure 2; §5.3). The term is already
@@ -235,6 +237,7 @@ impl Step<'_, '_> {
             .map_or(st.log_synced, |i| i - 1);
         st.log_synced = unchanged.min(st.hard.log.last_index());
         self.persist();
+        self.refresh_membership_after(kept);
     }
 
     /// The disk reports the log durable through `log_through`: a leader may now count more of
@@ -349,9 +352,16 @@ impl Step<'_, '_> {
         let term = st.current_term();
         let commit = st.commit_index;
         let synced = st.log_synced;
-        if let Some(n) =
-            rules::leader_commit(self.cfg, st.log(), synced, term, &st.progress, commit)
-        {
+        if let Some(n) = rules::leader_commit(
+            self.cfg,
+            self.id,
+            &st.membership,
+            st.log(),
+            synced,
+            term,
+            &st.progress,
+            commit,
+        ) {
             self.commit_to(n);
         }
     }
@@ -395,5 +405,6 @@ impl Step<'_, '_> {
             }
         }
         self.answer_reads();
+        self.step_down_if_removed();
     }
 }

@@ -10,7 +10,7 @@ use super::mutant::Mutant;
 use super::progress::{Progress, Tracker, quorum_index};
 use super::state::HardState;
 use super::step::Durable;
-use super::types::{Entry, Index, LogId, Op, Term};
+use super::types::{ChangeRefused, Entry, Index, LogId, Membership, Op, Term};
 use stateright::actor::Id;
 
 fn is(cfg: &Config, mutant: Mutant) -> bool {
@@ -262,22 +262,26 @@ pub fn ignores_vote_request(cfg: &Config, leader: bool, lease: bool, transfer: b
     cfg.check_quorum && (leader || lease) && !transfer
 }
 
-/// CheckQuorum: a leader that has heard from fewer than a majority (itself counted) since its
-/// last count steps down, so that a leader that can send but not receive stops suppressing
-/// elections with its heartbeats.
-pub fn keeps_leading(cfg: &Config, heard_from_peers: usize) -> bool {
-    !cfg.check_quorum || is(cfg, Mutant::NoCheckQuorum) || heard_from_peers + 1 >= cfg.majority()
+/// CheckQuorum: a leader that has heard from fewer than a majority of the voters (itself
+/// counted while it is one) since its last count steps down, so that a leader that can send but
+/// not receive stops suppressing elections with its heartbeats.
+pub fn keeps_leading(cfg: &Config, members: &Membership, me: Id, heard_from: &[Id]) -> bool {
+    let heard = members.count_voters(heard_from) + usize::from(members.is_voter(me));
+    !cfg.check_quorum || is(cfg, Mutant::NoCheckQuorum) || heard >= members.majority()
 }
 
 // ---- followers and candidates ------------------------------------------------------------
 
 /// Followers (§5.2): an election timeout starts an election. Candidates, 4: so does the
-/// timeout of an election that was not won.
-pub fn campaigns(cfg: &Config, is_candidate: bool) -> bool {
+/// timeout of an election that was not won. Only a voter of the configuration it uses
+/// campaigns: a learner, a server not yet added, and one that knows it was removed would only
+/// raise the members' terms (thesis §4.2.3).
+pub fn campaigns(cfg: &Config, is_candidate: bool, is_voter: bool) -> bool {
     let broken = match cfg.mutant {
         Some(Mutant::NeverCampaign) => true,
         Some(Mutant::CandidateNeverRetries) => is_candidate,
-        _ => false,
+        Some(Mutant::RemovedServerDisrupts) => false,
+        _ => !is_voter,
     };
     !broken
 }
@@ -304,14 +308,19 @@ pub fn candidate_vote(cfg: &Config, me: Id) -> Option<Id> {
     Some(me)
 }
 
-/// Candidates, 2: votes from a majority of the servers win.
-pub fn wins(cfg: &Config, votes: usize) -> bool {
+/// Candidates, 2: votes from a majority of the voters of the candidate's configuration win;
+/// a vote from anyone else does not count.
+pub fn wins<'a>(
+    cfg: &Config,
+    members: &Membership,
+    votes: impl IntoIterator<Item = &'a Id>,
+) -> bool {
     let needed = if is(cfg, Mutant::WinWithoutMajority) {
-        cfg.majority() - 1
+        members.majority() - 1
     } else {
-        cfg.majority()
+        members.majority()
     };
-    votes >= needed
+    members.count_voters(votes) >= needed
 }
 
 // ---- leaders ------------------------------------------------------------------------------
@@ -360,23 +369,36 @@ pub fn leader_cut_on_reject(cfg: &Config, hint: Index, last_index: Index) -> Opt
     cuts.then(|| hint.saturating_sub(1))
 }
 
-/// Leaders, 4: commit the highest index N held durably by a majority (its own copy counted as
-/// far as [`own_match`] allows), but only if log[N] is of the current term (§5.4.2, Figure 8:
-/// earlier terms commit only indirectly). `None` when commitIndex does not move.
+/// Leaders, 4: commit the highest index N held durably by a majority of the voters (its own
+/// copy counted as far as [`own_match`] allows, and only while it is a voter), but only if
+/// log[N] is of the current term (§5.4.2, Figure 8: earlier terms commit only indirectly).
+/// `None` when commitIndex does not move.
+#[allow(clippy::too_many_arguments)]
 pub fn leader_commit(
     cfg: &Config,
+    me: Id,
+    members: &Membership,
     log: &Log,
     log_synced: Index,
     current_term: Term,
     progress: &Tracker,
     commit: Index,
 ) -> Option<Index> {
-    let mut matches: Vec<Index> = progress.iter().map(|(_, p)| p.match_index).collect();
-    matches.push(own_match(cfg, log_synced, log.last_index()));
+    let mut matches: Vec<Index> = progress
+        .iter()
+        .filter(|(id, _)| members.is_voter(*id))
+        .map(|(_, p)| p.match_index)
+        .collect();
+    if members.is_voter(me) {
+        matches.push(own_match(cfg, log_synced, log.last_index()));
+    }
+    if matches.is_empty() {
+        return None;
+    }
     let needed = if is(cfg, Mutant::CommitWithoutMajority) {
-        cfg.majority() - 1
+        members.majority() - 1
     } else {
-        cfg.majority()
+        members.majority()
     };
     let n = quorum_index(matches, needed);
     let current_term_entry = log.term_at(n) == Some(current_term);
@@ -410,9 +432,42 @@ pub fn reads_locally(cfg: &Config, op: &Op) -> bool {
 
 // ---- leadership transfer (thesis §3.10) ---------------------------------------------------
 
-/// The leader may hand its leadership to `target`: a member other than itself.
-pub fn may_transfer_to(cfg: &Config, me: Id, target: Id) -> bool {
-    target != me && cfg.is_member(target)
+/// The leader may hand its leadership to `target`: a voter other than itself.
+pub fn may_transfer_to(members: &Membership, me: Id, target: Id) -> bool {
+    target != me && members.is_voter(target)
+}
+
+// ---- configuration changes (thesis §4.1) ---------------------------------------------------
+
+/// A leader appends a configuration entry only once it has committed an entry of its own term
+/// (Ongaro, raft-dev 2015: otherwise two leaders of successive terms can each append a change
+/// to the same configuration, and the two results share no majority), and only when the
+/// configuration it uses is committed (one change at a time).
+pub fn may_change_membership(
+    cfg: &Config,
+    log: &Log,
+    commit: Index,
+    current_term: Term,
+    membership_index: Index,
+) -> Result<(), ChangeRefused> {
+    if membership_index > commit {
+        return Err(ChangeRefused::InProgress);
+    }
+    if log.term_at(commit) != Some(current_term) && !is(cfg, Mutant::ReconfigBeforeOwnTermCommit) {
+        return Err(ChangeRefused::LeaderNotReady);
+    }
+    Ok(())
+}
+
+/// A leader that is not a voter of its configuration (it removed itself) keeps leading until
+/// that configuration commits, then steps down (thesis §4.2.2).
+pub fn steps_down_removed(
+    members: &Membership,
+    me: Id,
+    membership_index: Index,
+    commit: Index,
+) -> bool {
+    !members.is_voter(me) && membership_index <= commit
 }
 
 /// A leader transferring its leadership takes no new client writes: they would have to be

@@ -20,8 +20,9 @@ use std::borrow::Cow;
 impl Config {
     /// Starts (or restarts after a crash) from the last saved hard state (§5.1).
     pub fn start(&self, saved: Option<&HardState>) -> (ServerState, Vec<Effect>) {
-        let hard = rules::restored(self, saved.cloned().unwrap_or_default());
-        let state = ServerState::restarted(hard);
+        let mut hard = rules::restored(self, saved.cloned().unwrap_or_default());
+        hard.log.seed_membership(self.initial_membership());
+        let state = ServerState::restarted(hard, &self.initial_membership());
         (state, vec![Effect::SetTimer(Timer::Election)])
     }
 
@@ -50,16 +51,18 @@ impl Step<'_, '_> {
                 return self.handle_client_request(src, client_id, seq, op);
             }
             Msg::TransferLeader { target } => return self.handle_transfer_leader(src, target),
+            Msg::ChangeMembership { change } => return self.handle_change_membership(src, change),
             Msg::StatusRequest => {
                 let status = self.st().status(self.id);
                 return self.send(src, Msg::StatusResponse(status));
             }
-            Msg::ClientResponse { .. } | Msg::StatusResponse(_) => return,
+            Msg::ClientResponse { .. }
+            | Msg::StatusResponse(_)
+            | Msg::ChangeMembershipResponse { .. } => return,
             _ => {}
         }
-        if !self.cfg.is_member(src) {
-            return;
-        }
+        // A peer outside this server's configuration is heard too (thesis §4.1): a leader
+        // this server does not know yet, a candidate of a configuration it has not received.
         if let Err(why) = validate(src, &msg) {
             return self.refuse(why);
         }

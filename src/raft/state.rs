@@ -4,7 +4,7 @@
 use super::log::Log;
 use super::message::Status;
 use super::progress::Tracker;
-use super::types::{ClientId, Command, Entry, Index, Term};
+use super::types::{ClientId, Command, Entry, Index, Membership, Term};
 use crate::kv::KvStore;
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
@@ -83,6 +83,11 @@ pub struct ServerState {
     /// Leadership transfer (thesis §3.10): the leader is handing its leadership over, and
     /// takes no client writes meanwhile.
     pub transfer: Option<Transfer>,
+    /// The configuration in force: the latest in the log, committed or not (thesis §4.1), or
+    /// the initial one. Derived from the log, kept at hand.
+    pub membership: Membership,
+    /// The index of `membership`'s entry (0 for the initial configuration).
+    pub membership_index: Index,
 }
 
 /// A leadership transfer under way at the leader.
@@ -111,9 +116,15 @@ pub struct PendingRead {
 impl ServerState {
     /// A server as it (re)starts from `hard`: a follower that knows no leader and knows
     /// committed only what its snapshot covers (§5.1, §7; volatile state is rebuilt).
-    pub fn restarted(hard: HardState) -> Self {
+    pub fn restarted(hard: HardState, initial: &Membership) -> Self {
         let snapshot = hard.log.snapshot();
+        let (membership_index, membership) = match hard.log.membership() {
+            Some((index, m)) => (index, m.clone()),
+            None => (0, initial.clone()),
+        };
         Self {
+            membership,
+            membership_index,
             commit_index: snapshot.last.index,
             kv: snapshot.state.clone(),
             log_synced: hard.log.last_index(),
@@ -167,7 +178,15 @@ impl ServerState {
             snapshot_index: self.hard.log.snapshot_index(),
             first_index: self.hard.log.first_index(),
             leader: self.leader_hint(id),
+            voters: self.membership.voters.iter().copied().collect(),
+            learners: self.membership.learners.iter().copied().collect(),
+            membership_index: self.membership_index,
         }
+    }
+
+    /// Whether this server votes in the configuration it uses.
+    pub fn is_voter(&self, id: Id) -> bool {
+        self.membership.is_voter(id)
     }
 
     /// Whether `(client_id, seq)` is already in the log, waiting to commit (past the snapshot,

@@ -173,6 +173,13 @@ impl<'a, 'c> Step<'a, 'c> {
         }
     }
 
+    /// The voters of this server's configuration, but itself: whom it asks for votes.
+    pub(super) fn voters_but_me(&self) -> Vec<Id> {
+        let me = self.id;
+        let voters = &self.st().membership.voters;
+        voters.iter().copied().filter(|&v| v != me).collect()
+    }
+
     /// Adopts `term` (if newer, forgetting the vote) and follows `leader`.
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<Id>) {
         let was_leader = self.st().is_leader();
@@ -243,7 +250,7 @@ impl<'a, 'c> Step<'a, 'c> {
             last_log_index: st.log().last_index(),
             last_log_term: st.log().last_term(),
         };
-        for peer in self.cfg.peers(id).collect::<Vec<_>>() {
+        for peer in self.voters_but_me() {
             self.send(peer, request.clone());
         }
         self.maybe_win_pre_vote();
@@ -276,7 +283,7 @@ impl<'a, 'c> Step<'a, 'c> {
             transfer,
         };
         let needs = rules::request_vote_needs(self.cfg);
-        for peer in self.cfg.peers(id).collect::<Vec<_>>() {
+        for peer in self.voters_but_me() {
             self.send_when(peer, request.clone(), needs);
         }
         self.maybe_win_election();
@@ -286,7 +293,8 @@ impl<'a, 'c> Step<'a, 'c> {
     /// the new term (§8) and announce it to everyone at once.
     pub(super) fn become_leader(&mut self) {
         let last = self.st().log().last_index();
-        let progress = rules::progress_of_new_reign(self.cfg, self.cfg.peers(self.id), last);
+        let peers = self.st().membership.peers(self.id).collect::<Vec<_>>();
+        let progress = rules::progress_of_new_reign(self.cfg, peers.into_iter(), last);
         let st = self.st_mut();
         st.role = Role::Leader;
         st.progress = progress;

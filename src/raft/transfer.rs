@@ -21,10 +21,10 @@ impl Step<'_, '_> {
             let reply = Reply::NotLeader { leader_hint };
             return self.send(src, Msg::ClientResponse { seq: 0, reply });
         }
-        if !self.cfg.is_member(target) {
+        if !st.membership.is_voter(target) {
             return self.refuse(Refusal::TransferToNonMember { target });
         }
-        if !rules::may_transfer_to(self.cfg, self.id, target)
+        if !rules::may_transfer_to(&st.membership, self.id, target)
             || st.transfer.is_some_and(|t| t.target == target)
         {
             return;

@@ -371,6 +371,9 @@ mod tests {
             snapshot_index: 2,
             first_index: 3,
             leader: Some(Id::from(at(1))),
+            voters: vec![Id::from(at(1)), Id::from(at(2))],
+            learners: Vec::new(),
+            membership_index: 0,
         };
         let drops = Drops {
             junk: 1,

@@ -15,7 +15,16 @@ fn a_restart_keeps_term_vote_and_log_and_forgets_the_rest() {
         log: log(&[1, 3]),
     };
     let (state, effects) = cfg.start(Some(&hard));
-    assert_eq!(state, ServerState::restarted(hard));
+    let mut seeded = hard.clone();
+    seeded.log.seed_membership(cfg.initial_membership());
+    assert_eq!(
+        state,
+        ServerState::restarted(seeded, &cfg.initial_membership())
+    );
+    assert_eq!(
+        state.log().membership().map(|(_, m)| m),
+        Some(&cfg.initial_membership())
+    );
     assert_eq!(state.commit_index, 0);
     assert_eq!(state.role, Role::Follower { leader: None });
     assert_eq!(effects, vec![Effect::SetTimer(Timer::Election)]);
@@ -201,7 +210,7 @@ fn term_after_timeout_predicts_the_handler() {
                     let mut next = state.clone();
                     step(&cfg, 0, &mut next, Input::Timeout(timer));
                     assert_eq!(
-                        cfg.term_after_timeout(&state, timer),
+                        cfg.term_after_timeout(id(0), &state, timer),
                         next.current_term(),
                         "{timer:?} on a {} ({mutant:?})",
                         state.role.name()

@@ -107,11 +107,8 @@ proptest! {
             state.check_invariants();
             let refused = effects.iter().any(|e| matches!(e, Effect::Refused(_)));
             prop_assert!(!(refused && changed), "{msg:?}: refused, yet the state changed");
-            if from == 3 && !matches!(msg, Msg::TransferLeader { .. }) {
-                // Not a member of the cluster: its peer messages are ignored entirely (an
-                // operator's TransferLeader is client traffic, answered by a follower).
-                prop_assert_eq!((effects.is_empty(), changed), (true, false));
-            }
+            // S3 is outside the configuration, and heard all the same: it may lead, or
+            // campaign in, a configuration this server has not received yet (thesis §4.1).
         }
     }
 
@@ -124,7 +121,7 @@ proptest! {
         let (effects, changed) = step(&cfg, 0, &mut s0, Input::Timeout(Timer::Election));
         prop_assert_eq!(effects, vec![Effect::Refused(Refusal::TermExhausted)]);
         prop_assert!(!changed);
-        prop_assert_eq!(cfg.term_after_timeout(&s0, Timer::Election), u64::MAX);
+        prop_assert_eq!(cfg.term_after_timeout(id(0), &s0, Timer::Election), u64::MAX);
     }
 }
 

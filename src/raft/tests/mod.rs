@@ -6,6 +6,7 @@ mod all_servers;
 mod append_entries;
 mod hostile;
 mod leaders;
+mod membership;
 mod pre_vote;
 mod read_index;
 mod request_vote;
@@ -79,13 +80,15 @@ pub fn put(term: Term, seq: u64, key: &str, value: &str) -> Entry {
     }
 }
 
-/// A follower in `term` with `log`, no vote, no leader known, nothing committed.
+/// A follower in `term` with `log`, no vote, no leader known, nothing committed. Its
+/// configuration is its cluster's initial one (set by [`step`]) unless its log holds one.
 pub fn follower(term: Term, log: Log) -> ServerState {
-    ServerState::restarted(HardState {
+    let hard = HardState {
         current_term: term,
         voted_for: None,
         log,
-    })
+    };
+    ServerState::restarted(hard, &cluster(3).initial_membership())
 }
 
 /// A candidate `me` in `term` that has voted for itself.
@@ -104,7 +107,8 @@ pub fn leader(cfg: &Config, me: usize, term: Term, log: Log, progress: Progress)
     s.hard.voted_for = Some(id(me));
     s.role = Role::Leader;
     s.progress = Tracker::default();
-    for peer in cfg.peers(id(me)) {
+    s.membership = cfg.initial_membership();
+    for peer in s.membership.clone().peers(id(me)) {
         s.progress.insert(peer, progress);
     }
     s
@@ -113,6 +117,9 @@ pub fn leader(cfg: &Config, me: usize, term: Term, log: Log, progress: Progress)
 /// Steps `state` of server `me` with `input`; returns the effects, and whether the state
 /// changed.
 pub fn step(cfg: &Config, me: usize, state: &mut ServerState, input: Input) -> (Vec<Effect>, bool) {
+    if state.membership_index == 0 && state.log().membership().is_none() {
+        state.membership = cfg.initial_membership();
+    }
     let mut cow = Cow::Borrowed(&*state);
     let effects = cfg.step(id(me), &mut cow, input);
     let changed = matches!(cow, Cow::Owned(_));
