@@ -38,6 +38,7 @@ pub const READ_BY_INDEX: &str = "a read is answered by ReadIndex";
 pub const SNAPSHOT_SENT: &str = "a leader sends a snapshot";
 pub const SNAPSHOT_AND_ENTRIES: &str = "a log keeps entries after its snapshot";
 pub const TRANSFER_ELECTS: &str = "a leadership transfer elects its target";
+pub const CHANGES_COMMIT: &str = "two configuration changes commit";
 
 pub const ALWAYS: [&str; 13] = [
     ELECTION_SAFETY,
@@ -124,8 +125,13 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
     let puts = ops.iter().any(|op| matches!(op, Op::Put { .. }));
     let gets = ops.iter().any(|op| matches!(op, Op::Get { .. }));
     // Room for two leaders' no-ops and the write; an isolated first leader commits only its
-    // no-op before it is cut off.
-    if puts && cfg.max_term >= 2 && cfg.max_log_len >= 3 && !cfg.isolate_first_leader {
+    // no-op before it is cut off; with configuration changes, the log bound is theirs.
+    if puts
+        && cfg.max_term >= 2
+        && cfg.max_log_len >= 3
+        && !cfg.isolate_first_leader
+        && cfg.max_changes == 0
+    {
         properties.push(Property::sometimes(
             WRITE_OUTLIVES_LEADER,
             |_, s: &State| write_outlives_leader(s),
@@ -146,6 +152,16 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
                         .as_server()
                         .is_some_and(|v| v.is_leader() && v.current_term() == *term))
             })
+        }));
+    }
+    if cfg.max_changes >= 2 {
+        properties.push(Property::sometimes(CHANGES_COMMIT, |_, s: &State| {
+            let changes = s
+                .history
+                .committed
+                .values()
+                .filter(|c| matches!(c.entry.command, Command::Membership(_)));
+            changes.count() >= 2
         }));
     }
     if puts && gets {

@@ -14,6 +14,7 @@ use crate::raft::{
 use stateright::actor::{ActorModelState, Id};
 use stateright::util::DenseNatMap;
 use stateright::{Rewrite, RewritePlan};
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -29,7 +30,8 @@ pub fn representative(state: &State) -> State {
         .iter()
         .take_while(|a| a.as_server().is_some())
         .count();
-    let mut signatures: Vec<Signature> = (0..servers).map(|i| signature(state, i)).collect();
+    let mut signatures: Vec<Signature> =
+        (0..servers).map(|i| signature(state, i, servers)).collect();
     let ties = |signatures: &[Signature], sorted: &[usize]| {
         sorted
             .windows(2)
@@ -217,14 +219,40 @@ struct Signature<'a> {
     role: (u8, usize, Vec<(u64, u64)>),
     voted: u8,
     commit_index: u64,
-    log: &'a Log,
+    log: Cow<'a, Log>,
     crashed: bool,
     timers: u8,
-    stored: Option<(u64, u8, &'a Log)>,
+    stored: Option<(u64, u8, Cow<'a, Log>)>,
     traffic: Vec<Traffic>,
 }
 
-fn signature(state: &State, i: usize) -> Signature<'_> {
+/// `log` without the names its configurations hold (each becomes the first voters and learners
+/// of its sizes), so that a signature names no server. A log whose only configuration is every
+/// server as a voter, which no renaming changes, is used as it is.
+fn name_free(log: &Log, servers: usize) -> Cow<'_, Log> {
+    let everyone = |m: &Membership| m.learners.is_empty() && m.voters.len() == servers;
+    let entries_name = log
+        .iter()
+        .any(|e| matches!(e.command, Command::Membership(_)));
+    let snapshot_names = log
+        .snapshot()
+        .membership
+        .as_ref()
+        .is_some_and(|m| !everyone(m));
+    if !entries_name && !snapshot_names {
+        return Cow::Borrowed(log);
+    }
+    Cow::Owned(log.map_memberships(|m| {
+        Membership {
+            voters: (0..m.voters.len()).map(Id::from).collect(),
+            learners: (m.voters.len()..m.voters.len() + m.learners.len())
+                .map(Id::from)
+                .collect(),
+        }
+    }))
+}
+
+fn signature(state: &State, i: usize, servers: usize) -> Signature<'_> {
     let server = state.actor_states[i]
         .as_server()
         .expect("servers come first");
@@ -269,12 +297,16 @@ fn signature(state: &State, i: usize) -> Signature<'_> {
         role,
         voted: voted(server.hard.voted_for),
         commit_index: server.commit_index,
-        log: server.log(),
+        log: name_free(server.log(), servers),
         crashed: state.crashed[i],
         timers,
-        stored: state.actor_storages[i]
-            .as_ref()
-            .map(|s| (s.current_term, voted(s.voted_for), &s.log)),
+        stored: state.actor_storages[i].as_ref().map(|s| {
+            (
+                s.current_term,
+                voted(s.voted_for),
+                name_free(&s.log, servers),
+            )
+        }),
         traffic: Vec::new(),
     }
 }
