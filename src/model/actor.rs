@@ -59,7 +59,10 @@ impl Admin {
                 }
             }
         }
-        changes.into_iter().map(Choice::Change).collect()
+        // In one order whatever the names, as symmetry keeps every set of choices.
+        let mut choices: Vec<Choice> = changes.into_iter().map(Choice::Change).collect();
+        choices.sort_unstable();
+        choices
     }
 }
 

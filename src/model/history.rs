@@ -31,8 +31,8 @@ pub struct Committed {
     /// The term of the server that first counted it committed.
     pub term: Term,
     pub entry: Entry,
-    /// The voters of that server's configuration then; `None` for the initial configuration's
-    /// (so that a history without configuration changes names no server).
+    /// The voters of that server's configuration then; `None` when every server was one (so
+    /// that a history without configuration changes names no server).
     pub voters: Option<BTreeSet<Id>>,
 }
 

@@ -134,8 +134,9 @@ impl RaftModel {
             history.voter_campaigned = a.current_term();
         }
         if a.commit_index > b.commit_index && !history.applied_diverged {
-            let initial = a.membership_index == 0;
-            history.applied_diverged = !record_commit(history, b.commit_index, a, initial);
+            // Every server a voter: the history names none (see `properties::voters_of`).
+            let everyone = a.membership.voters.len() == self.cfg.servers;
+            history.applied_diverged = !record_commit(history, b.commit_index, a, everyone);
         }
     }
 

@@ -38,6 +38,7 @@ pub const READ_BY_INDEX: &str = "a read is answered by ReadIndex";
 pub const SNAPSHOT_SENT: &str = "a leader sends a snapshot";
 pub const SNAPSHOT_AND_ENTRIES: &str = "a log keeps entries after its snapshot";
 pub const TRANSFER_ELECTS: &str = "a leadership transfer elects its target";
+pub const CHANGE_COMMITS: &str = "a configuration change commits";
 pub const CHANGES_COMMIT: &str = "two configuration changes commit";
 
 pub const ALWAYS: [&str; 13] = [
@@ -154,14 +155,15 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
             })
         }));
     }
+    // The operator's changes do commit, two in turn when the bound allows them.
+    if cfg.max_changes == 1 {
+        properties.push(Property::sometimes(CHANGE_COMMITS, |_, s: &State| {
+            committed_changes(s) >= 1
+        }));
+    }
     if cfg.max_changes >= 2 {
         properties.push(Property::sometimes(CHANGES_COMMIT, |_, s: &State| {
-            let changes = s
-                .history
-                .committed
-                .values()
-                .filter(|c| matches!(c.entry.command, Command::Membership(_)));
-            changes.count() >= 2
+            committed_changes(s) >= 2
         }));
     }
     if puts && gets {
@@ -170,6 +172,14 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
         }));
     }
     properties
+}
+
+/// How many configuration entries have committed.
+fn committed_changes(state: &State) -> usize {
+    let committed = state.history.committed.values();
+    committed
+        .filter(|c| matches!(c.entry.command, Command::Membership(_)))
+        .count()
 }
 
 pub fn servers(state: &State) -> Vec<&ServerState> {
@@ -369,11 +379,11 @@ fn snapshot_term_committed(committed: &OrdMap<Index, Committed>, snap: &Snapshot
     committed.get(&snap.last.index).map(|c| c.entry.term) == Some(snap.last.term)
 }
 
-/// The voters of the configuration that committed `c`.
+/// The voters of the configuration that committed `c` (every server, when none is recorded).
 fn voters_of(cfg: &ModelCfg, c: Option<&Committed>) -> Vec<Id> {
     match c.and_then(|c| c.voters.as_ref()) {
         Some(voters) => voters.iter().copied().collect(),
-        None => cfg.initial_members(),
+        None => cfg.server_ids(),
     }
 }
 

@@ -637,17 +637,76 @@ mod tests {
         }
     }
 
-    /// Renaming leaves logs alone: that is right only while entries name no server.
+    /// With configuration changes, the initial configuration is in every server's saved log
+    /// from the start, and configurations in logs, messages and the history are renamed: every
+    /// renaming of all four servers (the one outside the initial configuration included) is a
+    /// symmetry, with one representative, and renamed successors.
     #[test]
-    fn log_entries_name_only_clients() {
-        let cfg = ModelCfg::default();
-        let model = RaftModel::new(cfg.clone());
-        for seed in 0..40 {
+    fn configurations_are_renamed_with_the_servers_they_name() {
+        let model = RaftModel::new(
+            crate::model::file::shipped("models/membership.toml")
+                .unwrap()
+                .cfg,
+        );
+        let successors = |state: &State| {
+            let mut actions = Vec::new();
+            model.actions(state, &mut actions);
+            let mut next: Vec<u64> = actions
+                .into_iter()
+                .filter_map(|a| model.next_state(state, a))
+                .filter(|n| model.within_boundary(n))
+                .map(|n| stable_hash(&representative(&n)))
+                .collect();
+            next.sort_unstable();
+            next.dedup();
+            next
+        };
+        let orders = [[3, 1, 2, 0], [1, 3, 0, 2], [2, 0, 3, 1], [3, 2, 1, 0]];
+        let mut named = 0;
+        for seed in 0..30 {
             for (_, state) in walk::random_walk(&model, seed, 40) {
-                for server in state.actor_states.iter().filter_map(|a| a.as_server()) {
-                    for entry in server.log().iter() {
-                        if let crate::raft::Command::Client { reply_to, .. } = &entry.command {
-                            assert!(!cfg.is_server(*reply_to));
+                let canonical = representative(&state);
+                let expected = successors(&state);
+                for order in &orders {
+                    let other = renamed(&state, order);
+                    assert!(representative(&other) == canonical);
+                    assert!(successors(&other) == expected);
+                }
+                let configured = |s: &ServerState| {
+                    s.log()
+                        .iter()
+                        .any(|e| matches!(e.command, Command::Membership(_)))
+                };
+                named += usize::from(servers_of(&state).any(configured));
+            }
+        }
+        assert!(named > 0, "no walk reached a configuration entry");
+    }
+
+    fn servers_of(state: &State) -> impl Iterator<Item = &ServerState> {
+        state.actor_states.iter().filter_map(|a| a.as_server())
+    }
+
+    /// Entries name clients only in `reply_to` (clients keep their names) and servers only in
+    /// configurations, which renaming renames.
+    #[test]
+    fn log_entries_name_clients_and_configurations_name_servers() {
+        let membership = crate::model::file::shipped("models/membership.toml").unwrap();
+        for cfg in [ModelCfg::default(), membership.cfg] {
+            let model = RaftModel::new(cfg.clone());
+            for seed in 0..40 {
+                for (_, state) in walk::random_walk(&model, seed, 40) {
+                    for server in servers_of(&state) {
+                        for entry in server.log().iter() {
+                            match &entry.command {
+                                Command::Client { reply_to, .. } => {
+                                    assert!(!cfg.is_server(*reply_to))
+                                }
+                                Command::Membership(m) => {
+                                    assert!(m.voters.iter().all(|&v| cfg.is_server(v)))
+                                }
+                                Command::Noop => {}
+                            }
                         }
                     }
                 }
