@@ -279,3 +279,35 @@ fn two_changes_before_own_term_commits_elect_a_leader_without_a_committed_entry(
         "Leader Completeness is broken: the leader of term 3 lacks entry 2, committed in term 2"
     );
 }
+
+/// §4.2.1: a learner is replicated to but does not count toward commit; promoted (a change
+/// like any, once the first has committed), it does.
+#[test]
+fn a_learner_counts_toward_commit_only_once_promoted() {
+    let cfg = Config {
+        servers: vec![id(0), id(1)],
+        ..cluster(2)
+    };
+    let mut s0 = leader(&cfg, 0, 2, log(&[1, 2]), at(3, 2));
+    s0.commit_index = 2;
+    s0.log_synced = 2;
+    let effects = deliver(&cfg, 0, &mut s0, 10, change(Change::AddLearner(id(2))));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Send(to, Msg::AppendEntries { .. }, _) if *to == id(2)))
+    );
+    step(&cfg, 0, &mut s0, Input::Synced { log_through: 3 });
+    deliver(&cfg, 0, &mut s0, 2, ack(2, 3));
+    assert_eq!(s0.commit_index, 2, "a learner's copy does not count");
+    deliver(&cfg, 0, &mut s0, 1, ack(2, 3));
+    assert_eq!(s0.commit_index, 3);
+    deliver(&cfg, 0, &mut s0, 10, change(Change::Promote(id(2))));
+    assert_eq!(s0.membership, members(&[0, 1, 2], &[]));
+    step(&cfg, 0, &mut s0, Input::Synced { log_through: 4 });
+    deliver(&cfg, 0, &mut s0, 2, ack(2, 4));
+    assert_eq!(
+        s0.commit_index, 4,
+        "S0 and S2 are a majority of {{S0, S1, S2}}"
+    );
+}
