@@ -379,26 +379,28 @@ fn snapshot_term_committed(committed: &OrdMap<Index, Committed>, snap: &Snapshot
     committed.get(&snap.last.index).map(|c| c.entry.term) == Some(snap.last.term)
 }
 
-/// The voters of the configuration that committed `c` (every server, when none is recorded).
-fn voters_of(cfg: &ModelCfg, c: Option<&Committed>) -> Vec<Id> {
-    match c.and_then(|c| c.voters.as_ref()) {
-        Some(voters) => voters.iter().copied().collect(),
-        None => cfg.server_ids(),
-    }
-}
-
-/// Whether a majority of `voters` have a saved log (stateright's storage; with `fsync`, only
-/// what an fsync covered: what survives a crash of every server now) for which `holds`.
-fn durable_on_majority(state: &State, voters: &[Id], holds: impl Fn(&Log) -> bool) -> bool {
-    let on = voters
-        .iter()
-        .filter(|&&v| {
-            state.actor_storages[usize::from(v)]
-                .as_ref()
-                .is_some_and(|h| holds(&h.log))
-        })
-        .count();
-    on > voters.len() / 2
+/// Whether a majority of the voters that committed `c` (every server, when none are recorded)
+/// have a saved log (stateright's storage; with `fsync`, only what an fsync covered: what
+/// survives a crash of every server now) for which `holds`. Runs on every state: no allocation.
+fn durable_on_majority(
+    cfg: &ModelCfg,
+    state: &State,
+    c: Option<&Committed>,
+    holds: impl Fn(&Log) -> bool,
+) -> bool {
+    let on = |v: Id| {
+        state.actor_storages[usize::from(v)]
+            .as_ref()
+            .is_some_and(|h| holds(&h.log))
+    };
+    let (on, of) = match c.and_then(|c| c.voters.as_ref()) {
+        Some(voters) => (voters.iter().filter(|&&v| on(v)).count(), voters.len()),
+        None => {
+            let all = (0..cfg.servers).map(Id::from);
+            (all.filter(|&v| on(v)).count(), cfg.servers)
+        }
+    };
+    on > of / 2
 }
 
 /// Committed Is Durable (etcd's `CommittedIsDurableInv`): every entry ever committed is in
@@ -407,7 +409,7 @@ fn durable_on_majority(state: &State, voters: &[Id], holds: impl Fn(&Log) -> boo
 pub fn committed_is_durable(cfg: &ModelCfg, state: &State) -> bool {
     let committed = &state.history.committed;
     committed.iter().all(|(&index, c)| {
-        durable_on_majority(state, &voters_of(cfg, Some(c)), |l| {
+        durable_on_majority(cfg, state, Some(c), |l| {
             Logical::new(l, committed).get(index) == Some(&c.entry)
         })
     })
@@ -439,7 +441,6 @@ pub fn acknowledged_writes_survive(cfg: &ModelCfg, state: &State) -> bool {
             .values()
             .find(is_it)
             .or(committed.values().next_back());
-        let voters = voters_of(cfg, decided);
         let holds = |log: &Log| {
             let in_snapshot = log.snapshot().state.sessions.get(&client);
             in_snapshot.is_some_and(|s| s.seq >= seq)
@@ -448,7 +449,7 @@ pub fn acknowledged_writes_survive(cfg: &ModelCfg, state: &State) -> bool {
                         if client_id == client && s == seq)
                 })
         };
-        durable_on_majority(state, &voters, holds)
+        durable_on_majority(cfg, state, decided, holds)
     })
 }
 

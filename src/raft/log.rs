@@ -266,6 +266,19 @@ impl Log {
         self.membership_through(self.last_index())
     }
 
+    /// Whether a kept entry after `index` is a configuration.
+    pub fn has_membership_after(&self, index: Index) -> bool {
+        let start = index.saturating_sub(self.snapshot_index()) as usize;
+        if start >= self.entries.len() {
+            return false;
+        }
+        // A slice of the persistent vector costs O(log n); iterating up to `start` would not.
+        let after = self.entries.skip(start);
+        after
+            .iter()
+            .any(|e| matches!(e.command, Command::Membership(_)))
+    }
+
     /// The latest configuration at or before `index`, as [`Log::membership`].
     pub fn membership_through(&self, index: Index) -> Option<(Index, &Membership)> {
         let kept = index.saturating_sub(self.snapshot_index()) as usize;

@@ -102,11 +102,7 @@ impl Step<'_, '_> {
     pub(super) fn refresh_membership_after(&mut self, kept: Index) {
         let st = self.st();
         let cut = st.membership_index > kept;
-        let came = st
-            .log()
-            .entries_from(kept + 1, usize::MAX)
-            .iter()
-            .any(|e| matches!(e.command, Command::Membership(_)));
+        let came = st.log().has_membership_after(kept);
         if cut || came {
             self.refresh_membership();
         }
