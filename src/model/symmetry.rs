@@ -371,7 +371,14 @@ impl Rewrite<Id> for ServerState {
                 target: t.target.rewrite(plan),
                 ..t
             }),
-            membership: self.membership.rewrite(plan),
+            membership: {
+                let renamed = (*self.membership).rewrite(plan);
+                if renamed == *self.membership {
+                    Arc::clone(&self.membership)
+                } else {
+                    Arc::new(renamed)
+                }
+            },
             membership_index: self.membership_index,
         }
     }
@@ -469,11 +476,11 @@ impl Rewrite<Id> for ChangeRefused {
 /// A snapshot names servers in its configuration only.
 fn rewrite_snapshot<S>(snapshot: &Arc<Snapshot>, plan: &RewritePlan<Id, S>) -> Arc<Snapshot> {
     match &snapshot.membership {
-        None => Arc::clone(snapshot),
-        Some(m) => Arc::new(Snapshot {
+        Some(m) if m.rewrite(plan) != *m => Arc::new(Snapshot {
             membership: Some(m.rewrite(plan)),
             ..(**snapshot).clone()
         }),
+        _ => Arc::clone(snapshot),
     }
 }
 

@@ -322,16 +322,27 @@ impl Log {
             .entries
             .iter()
             .any(|e| matches!(e.command, Command::Membership(_)));
-        if !in_entries && self.snapshot.membership.is_none() {
-            return self.clone();
-        }
+        // A configuration that `f` leaves as it is keeps the snapshot shared.
         let snapshot = match &self.snapshot.membership {
+            Some(m) => {
+                let mapped = f(m);
+                if mapped == *m {
+                    Arc::clone(&self.snapshot)
+                } else {
+                    Arc::new(Snapshot {
+                        membership: Some(mapped),
+                        ..(*self.snapshot).clone()
+                    })
+                }
+            }
             None => Arc::clone(&self.snapshot),
-            Some(m) => Arc::new(Snapshot {
-                membership: Some(f(m)),
-                ..(*self.snapshot).clone()
-            }),
         };
+        if !in_entries {
+            return Log {
+                snapshot,
+                entries: self.entries.clone(),
+            };
+        }
         let entries = self
             .entries
             .iter()

@@ -63,13 +63,13 @@ impl Step<'_, '_> {
             None => (0, self.cfg.initial_membership()),
         };
         let st = self.st();
-        if (st.membership_index, &st.membership) == (index, &members) {
+        if (st.membership_index, &*st.membership) == (index, &members) {
             return;
         }
         let leader = st.is_leader();
         let st = self.st_mut();
         st.membership_index = index;
-        st.membership = members;
+        st.membership = std::sync::Arc::new(members);
         if !leader {
             return;
         }

@@ -9,6 +9,7 @@ use crate::kv::KvStore;
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// What survives a crash (Figure 2, "Persistent state on all servers"). A server saves it
 /// before it sends anything that depends on it (§5.1), and restarts from it.
@@ -84,8 +85,8 @@ pub struct ServerState {
     /// takes no client writes meanwhile.
     pub transfer: Option<Transfer>,
     /// The configuration in force: the latest in the log, committed or not (thesis §4.1), or
-    /// the initial one. Derived from the log, kept at hand.
-    pub membership: Membership,
+    /// the initial one. Derived from the log, kept at hand (shared: every model state clones it).
+    pub membership: Arc<Membership>,
     /// The index of `membership`'s entry (0 for the initial configuration).
     pub membership_index: Index,
 }
@@ -122,6 +123,7 @@ impl ServerState {
             Some((index, m)) => (index, m.clone()),
             None => (0, initial.clone()),
         };
+        let membership = Arc::new(membership);
         Self {
             membership,
             membership_index,

@@ -66,7 +66,10 @@ fn an_appended_configuration_is_in_force_at_once() {
     let effects = deliver(&cfg, 0, &mut s0, 10, change(Change::AddVoter(id(3))));
     let m = members(&[0, 1, 2, 3], &[]);
     assert_eq!(s0.log().get(3), Some(&config(2, m.clone())));
-    assert_eq!((s0.membership.clone(), s0.membership_index), (m.clone(), 3));
+    assert_eq!(
+        ((*s0.membership).clone(), s0.membership_index),
+        (m.clone(), 3)
+    );
     assert!(
         s0.progress.get(id(3)).is_some(),
         "the new server is tracked"
@@ -132,11 +135,11 @@ fn a_follower_uses_the_latest_configuration_and_reverts_when_it_is_cut() {
         0,
         append(1, 0, (1, 1), vec![config(1, added.clone())], 0),
     );
-    assert_eq!((s1.membership.clone(), s1.membership_index), (added, 2));
+    assert_eq!(((*s1.membership).clone(), s1.membership_index), (added, 2));
     // A leader of term 2 replaces entry 2.
     deliver(&cfg, 1, &mut s1, 2, append(2, 2, (1, 1), vec![noop(2)], 0));
     assert_eq!(
-        (s1.membership.clone(), s1.membership_index),
+        ((*s1.membership).clone(), s1.membership_index),
         (cfg.initial_membership(), 0)
     );
 }
@@ -178,7 +181,7 @@ fn a_leader_that_removes_itself_steps_down_once_the_removal_commits() {
     let cfg = cluster(3);
     let mut s0 = ready_leader(&cfg);
     deliver(&cfg, 0, &mut s0, 10, change(Change::Remove(id(0))));
-    assert_eq!(s0.membership, members(&[1, 2], &[]));
+    assert_eq!(*s0.membership, members(&[1, 2], &[]));
     assert!(s0.progress.get(id(0)).is_none());
     step(&cfg, 0, &mut s0, Input::Synced { log_through: 3 });
     deliver(&cfg, 0, &mut s0, 1, ack(2, 3));
@@ -204,10 +207,10 @@ fn compaction_keeps_the_configuration() {
     step(&cfg, 1, &mut s1, Input::Compact(3));
     assert!(s1.log().is_empty());
     assert_eq!(s1.log().snapshot().membership, Some(m.clone()));
-    assert_eq!(s1.membership, m);
+    assert_eq!(*s1.membership, m);
     let (restarted, _) = cfg.start(Some(&s1.hard));
     assert_eq!(
-        restarted.membership, m,
+        *restarted.membership, m,
         "a restart takes it from the snapshot"
     );
 }
@@ -239,13 +242,13 @@ fn two_changes_before_own_term_commits_elect_a_leader_without_a_committed_entry(
         )]
     );
     deliver(&cfg, 0, &mut s0, 10, change(Change::Remove(id(3))));
-    assert_eq!(s0.membership, members(&[0, 1, 2], &[]));
+    assert_eq!(*s0.membership, members(&[0, 1, 2], &[]));
 
     // S2 leads term 2 (votes of S1, S2, S3, whose logs are empty) and removes S0.
     let mut s2 = leader(&cfg, 2, 2, log(&[2]), at(2, 0));
     deliver(&cfg, 2, &mut s2, 10, change(Change::Remove(id(0))));
     let removed_s0 = members(&[1, 2, 3], &[]);
-    assert_eq!(s2.membership, removed_s0);
+    assert_eq!(*s2.membership, removed_s0);
     let mut s3 = follower(2, Log::new());
     let entries = s2.log().entries_from(1, 2);
     deliver(&cfg, 3, &mut s3, 2, append(2, 2, (0, 0), entries, 0));
@@ -303,7 +306,7 @@ fn a_learner_counts_toward_commit_only_once_promoted() {
     deliver(&cfg, 0, &mut s0, 1, ack(2, 3));
     assert_eq!(s0.commit_index, 3);
     deliver(&cfg, 0, &mut s0, 10, change(Change::Promote(id(2))));
-    assert_eq!(s0.membership, members(&[0, 1, 2], &[]));
+    assert_eq!(*s0.membership, members(&[0, 1, 2], &[]));
     step(&cfg, 0, &mut s0, Input::Synced { log_through: 4 });
     deliver(&cfg, 0, &mut s0, 2, ack(2, 4));
     assert_eq!(

@@ -107,7 +107,7 @@ pub fn leader(cfg: &Config, me: usize, term: Term, log: Log, progress: Progress)
     s.hard.voted_for = Some(id(me));
     s.role = Role::Leader;
     s.progress = Tracker::default();
-    s.membership = cfg.initial_membership();
+    s.membership = std::sync::Arc::new(cfg.initial_membership());
     for peer in s.membership.clone().peers(id(me)) {
         s.progress.insert(peer, progress);
     }
@@ -118,7 +118,7 @@ pub fn leader(cfg: &Config, me: usize, term: Term, log: Log, progress: Progress)
 /// changed.
 pub fn step(cfg: &Config, me: usize, state: &mut ServerState, input: Input) -> (Vec<Effect>, bool) {
     if state.membership_index == 0 && state.log().membership().is_none() {
-        state.membership = cfg.initial_membership();
+        state.membership = std::sync::Arc::new(cfg.initial_membership());
     }
     let mut cow = Cow::Borrowed(&*state);
     let effects = cfg.step(id(me), &mut cow, input);
