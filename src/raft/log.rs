@@ -268,15 +268,8 @@ impl Log {
 
     /// Whether a kept entry after `index` is a configuration.
     pub fn has_membership_after(&self, index: Index) -> bool {
-        let start = index.saturating_sub(self.snapshot_index()) as usize;
-        if start >= self.entries.len() {
-            return false;
-        }
-        // A slice of the persistent vector costs O(log n); iterating up to `start` would not.
-        let after = self.entries.skip(start);
-        after
-            .iter()
-            .any(|e| matches!(e.command, Command::Membership(_)))
+        (index.max(self.snapshot_index()) + 1..=self.last_index())
+            .any(|i| matches!(self.get(i), Some(e) if matches!(e.command, Command::Membership(_))))
     }
 
     /// The latest configuration at or before `index`, as [`Log::membership`].
