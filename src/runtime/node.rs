@@ -195,10 +195,14 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
         SocketAddr::V4(a) => Id::from(a),
         SocketAddr::V6(a) => unreachable!("bound to an IPv4 address, got {a}"),
     };
-    let path = cfg.data_dir.join(wal::WAL_FILE);
     let target = SocketAddrV4::new(local, addr.port());
-    let shared = commit::start(opened.file, path, wake, target, cfg.power_loss)
-        .map_err(io("start the fsync thread"))?;
+    let store = commit::Store {
+        file: opened.file,
+        dir: cfg.data_dir.clone(),
+        node: addr,
+    };
+    let shared =
+        commit::start(store, wake, target, cfg.power_loss).map_err(io("start the fsync thread"))?;
     log::info!(
         "{addr}: recovered term {}, {} log entries from {} records",
         opened.storage.current_term,
@@ -216,7 +220,7 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
         addr,
         auth: cfg.auth.clone(),
         rt: RefCell::new(Runtime {
-            committer: Committer::new(shared.clone(), &opened.storage),
+            committer: Committer::new(shared.clone(), &opened.storage, addr),
             recovered: Some(opened.storage),
             outbox: Outbox::default(),
             wake: wake_id,
