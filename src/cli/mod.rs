@@ -9,6 +9,7 @@ pub mod keygen;
 pub mod memory;
 pub mod node;
 pub mod progress;
+pub mod soak;
 pub mod spawn;
 pub mod traces;
 
