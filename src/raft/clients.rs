@@ -149,7 +149,9 @@ impl Step<'_, '_> {
             return;
         }
         self.st_mut().read_round = next;
-        self.broadcast_append_entries(false);
+        for peer in self.cfg.peers(self.id).collect::<Vec<_>>() {
+            self.send_read_round(peer);
+        }
         if self.cfg.majority() == 1 {
             self.answer_reads(); // a cluster of one confirms its own round
         }

@@ -65,6 +65,32 @@ impl Step<'_, '_> {
         self.send_when(peer, msg, rules::append_needs(prev_log_index));
     }
 
+    /// ReadIndex: a round of heartbeats asks only "am I still leader?". Each carries no
+    /// entries and stands at the follower's matchIndex, so it leaves at once (no fsync of the
+    /// leader's to wait for) and the follower's answer claims only what it has already made
+    /// durable, so it leaves at once too. A follower whose matchIndex is compacted away gets
+    /// the usual AppendEntries.
+    pub(super) fn send_read_round(&mut self, peer: Id) {
+        let st = self.st();
+        let Some(p) = st.progress.get(peer) else {
+            return;
+        };
+        let log = st.log();
+        let Some(prev_log_term) = log.term_at(p.match_index) else {
+            return self.send_append_entries(peer, false);
+        };
+        let msg = Msg::AppendEntries {
+            term: st.current_term(),
+            leader_id: self.id,
+            prev_log_index: p.match_index,
+            prev_log_term,
+            entries: Vec::new(),
+            leader_commit: st.commit_index,
+            read_round: st.read_round,
+        };
+        self.send(peer, msg);
+    }
+
     /// The entries `peer` needs next are compacted: send the snapshot (§7), and send on from
     /// after it.
     fn send_snapshot(&mut self, peer: Id) {
