@@ -884,6 +884,30 @@ mod tests {
         }
     }
 
+    /// What a checkpoint leaves untouched is what the runtime may call durable before it is
+    /// written: all of a compacted log, none of a log an install replaced.
+    #[test]
+    fn a_checkpoint_keeps_as_durable_only_the_entries_both_logs_share() {
+        let keep = |before: &HardState, after: &HardState| {
+            Encoder::new(before, node()).encode(after).unwrap().keep
+        };
+        let log = compacted(2, &[1, 1, 2, 2, 2], 0);
+        assert_eq!(keep(&log, &compacted(2, &[1, 1, 2, 2, 2], 3)), 5);
+        let before = compacted(2, &[1, 1, 2, 2], 0);
+        let install = |leader: &HardState, keep_suffix: bool| {
+            let mut after = before.clone();
+            after.current_term = leader.current_term;
+            after.log.install(leader.log.snapshot_shared(), keep_suffix);
+            after
+        };
+        let conflicting = install(&compacted(3, &[1, 1, 3], 3), false);
+        assert_eq!(keep(&before, &conflicting), 0);
+        let matching = install(&compacted(2, &[1, 1, 2], 3), true);
+        assert_eq!(keep(&before, &matching), 4);
+        let past_the_end = install(&compacted(3, &[1, 1, 2, 2, 3, 3], 6), false);
+        assert_eq!(keep(&before, &past_the_end), 0);
+    }
+
     #[test]
     fn a_damaged_or_missing_snapshot_refuses_to_start() {
         let dir = tempfile::tempdir().unwrap();
