@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// --soak-out/soak.csv and soak.svg, then times a follower's restart.
     #[arg(long, value_name = "SECONDS", conflicts_with_all = ["peers", "compare_log_reads"])]
     pub soak: Option<f64>,
+    /// Stop one follower for the whole soak and start it again at the end, when the entries it
+    /// missed are long compacted: it has to catch up through InstallSnapshot.
+    #[arg(long, requires = "soak")]
+    pub soak_stop_follower: bool,
     /// Where the soak writes soak.csv and soak.svg.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub soak_out: PathBuf,
@@ -103,10 +107,15 @@ impl Cluster {
             .map_err(|e| format!("cannot start a node: {e}"))
     }
 
-    /// Kills node `i` (SIGKILL) and starts it again on its data directory.
-    pub(super) fn restart(&mut self, i: usize) -> Result<(), String> {
+    /// Kills node `i` (SIGKILL).
+    pub(super) fn stop(&mut self, i: usize) {
         let _ = self.children[i].kill();
         let _ = self.children[i].wait();
+    }
+
+    /// Kills node `i` (SIGKILL) if it runs, and starts it again on its data directory.
+    pub(super) fn restart(&mut self, i: usize) -> Result<(), String> {
+        self.stop(i);
         self.children[i] = self.spawn(i)?;
         Ok(())
     }

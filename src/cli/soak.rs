@@ -6,10 +6,13 @@
 
 use super::bench::{BenchArgs, start_cluster};
 use super::memory;
+use raftright::raft::Status;
+use raftright::runtime::auth::Auth;
 use raftright::runtime::client::Client;
 use raftright::runtime::loadgen::{self, LoadConfig};
 use raftright::runtime::wal::{SNAPSHOT_FILE, WAL_FILE};
 use std::fmt::Write as _;
+use std::net::SocketAddrV4;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -60,6 +63,17 @@ pub fn run(args: &BenchArgs, clients: usize, seconds: f64) -> Result<i32, super:
         reads: 0.0,
         keys: Some(keys),
     };
+    let stopped = if args.soak_stop_follower {
+        let leader = loadgen::find_leader(&peers, &auth)
+            .map_err(|e| format!("status: {e}"))?
+            .ok_or("no leader")?;
+        let i = (leader + 1) % peers.len();
+        cluster.stop(i);
+        eprintln!("# node {i} ({}) stopped for the whole soak", peers[i]);
+        Some(i)
+    } else {
+        None
+    };
     let load = std::thread::spawn(move || loadgen::run(&cfg));
     let start = Instant::now();
     let every = Duration::from_secs_f64(args.sample_seconds.max(0.1));
@@ -67,6 +81,9 @@ pub fn run(args: &BenchArgs, clients: usize, seconds: f64) -> Result<i32, super:
     let take = |samples: &mut Vec<Sample>| {
         let t = start.elapsed().as_secs_f64();
         for (node, (child, dir)) in cluster.children.iter().zip(&cluster.dirs).enumerate() {
+            if Some(node) == stopped {
+                continue;
+            }
             samples.push(Sample {
                 seconds: t,
                 node,
@@ -118,13 +135,17 @@ pub fn run(args: &BenchArgs, clients: usize, seconds: f64) -> Result<i32, super:
         println!("{line}");
     }
 
-    // Restart: a follower, killed and started again on what the soak left.
+    // Restart: a follower that ran the soak, killed and started again on what it left; then
+    // the follower stopped throughout, if any, which needs the leader's snapshot.
     let answers = Client::new(peers.clone(), auth.clone(), Duration::from_secs(1))
         .and_then(|mut c| c.status(Duration::from_millis(500)))
         .map_err(|e| format!("status: {e}"))?;
     let follower = answers
         .iter()
-        .position(|a| a.as_ref().is_some_and(|s| s.status.role == "Follower"))
+        .enumerate()
+        .position(|(i, a)| {
+            Some(i) != stopped && a.as_ref().is_some_and(|s| s.status.role == "Follower")
+        })
         .ok_or("no follower answered")?;
     let leader_commit = answers
         .iter()
@@ -132,43 +153,52 @@ pub fn run(args: &BenchArgs, clients: usize, seconds: f64) -> Result<i32, super:
         .map(|s| s.status.commit_index)
         .max()
         .unwrap_or(0);
-    let restarted = Instant::now();
-    cluster.restart(follower)?;
-    let mut one = Client::new(vec![peers[follower]], auth, Duration::from_secs(1))
+    for (i, what) in std::iter::once((follower, "follower"))
+        .chain(stopped.map(|i| (i, "the follower stopped throughout")))
+    {
+        let restarted = Instant::now();
+        cluster.restart(i)?;
+        let (answered, caught_up, status) = time_restart(peers[i], &auth, leader_commit)?;
+        println!(
+            "restart of {what}, node {i} ({}): answers after {} ms, reaches the commit index \
+             {leader_commit} after {} ms; its snapshot index {}, first kept index {}",
+            peers[i],
+            (answered - restarted).as_millis(),
+            (caught_up - restarted).as_millis(),
+            status.snapshot_index,
+            status.first_index
+        );
+    }
+    Ok(0)
+}
+
+/// Polls the restarted node at `addr`: when it first answers, when its commit index reaches
+/// `commit`, and its status then.
+fn time_restart(
+    addr: SocketAddrV4,
+    auth: &Auth,
+    commit: u64,
+) -> Result<(Instant, Instant, Status), String> {
+    let started = Instant::now();
+    let mut one = Client::new(vec![addr], auth.clone(), Duration::from_secs(1))
         .map_err(|e| format!("status: {e}"))?;
-    let (answered, caught_up) = loop {
+    let mut answered = None;
+    loop {
         let s = one
             .status(Duration::from_millis(20))
             .map_err(|e| format!("status: {e}"))?
             .remove(0);
-        if s.is_some() {
-            let answered = restarted.elapsed();
-            loop {
-                let s = one
-                    .status(Duration::from_millis(20))
-                    .map_err(|e| format!("status: {e}"))?
-                    .remove(0);
-                if s.is_some_and(|s| s.status.commit_index >= leader_commit) {
-                    break;
-                }
-                if restarted.elapsed() > Duration::from_secs(30) {
-                    return Err("the restarted follower did not catch up in 30 s".into());
-                }
+        if let Some(s) = s {
+            let now = Instant::now();
+            let answered = *answered.get_or_insert(now);
+            if s.status.commit_index >= commit {
+                return Ok((answered, now, s.status));
             }
-            break (answered, restarted.elapsed());
         }
-        if restarted.elapsed() > Duration::from_secs(30) {
-            return Err("the restarted follower did not answer in 30 s".into());
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(format!("{addr} did not catch up within 60 s"));
         }
-    };
-    println!(
-        "restart of follower {follower} ({}): answers after {} ms, back to the commit index \
-         {leader_commit} after {} ms",
-        peers[follower],
-        answered.as_millis(),
-        caught_up.as_millis()
-    );
-    Ok(0)
+    }
 }
 
 fn csv(samples: &[Sample]) -> String {
