@@ -153,36 +153,53 @@ pub fn run(args: &BenchArgs, clients: usize, seconds: f64) -> Result<i32, super:
         .map(|s| s.status.commit_index)
         .max()
         .unwrap_or(0);
+    let leader_snapshot = answers
+        .iter()
+        .flatten()
+        .find(|s| s.status.role == "Leader")
+        .map_or(0, |s| s.status.snapshot_index);
     for (i, what) in std::iter::once((follower, "follower"))
         .chain(stopped.map(|i| (i, "the follower stopped throughout")))
     {
         let restarted = Instant::now();
         cluster.restart(i)?;
-        let (answered, caught_up, status) = time_restart(peers[i], &auth, leader_commit)?;
+        let t = time_restart(peers[i], &auth, leader_snapshot, leader_commit)?;
+        let ms = |at: Instant| (at - restarted).as_millis();
         println!(
-            "restart of {what}, node {i} ({}): answers after {} ms, reaches the commit index \
-             {leader_commit} after {} ms; its snapshot index {}, first kept index {}",
+            "restart of {what}, node {i} ({}): answers after {} ms, holds the leader's snapshot \
+             (index {leader_snapshot}) after {} ms, reaches the commit index {leader_commit} \
+             after {} ms; then its snapshot index {}, first kept index {}",
             peers[i],
-            (answered - restarted).as_millis(),
-            (caught_up - restarted).as_millis(),
-            status.snapshot_index,
-            status.first_index
+            ms(t.answered),
+            ms(t.has_snapshot),
+            ms(t.caught_up),
+            t.status.snapshot_index,
+            t.status.first_index
         );
     }
     Ok(0)
 }
 
-/// Polls the restarted node at `addr`: when it first answers, when its commit index reaches
-/// `commit`, and its status then.
+/// When a restarted node first answered, first held a snapshot through the leader's, and
+/// reached the leader's commit index; and its status then.
+struct Restart {
+    answered: Instant,
+    has_snapshot: Instant,
+    caught_up: Instant,
+    status: Status,
+}
+
+/// Polls the restarted node at `addr` until its commit index reaches `commit`.
 fn time_restart(
     addr: SocketAddrV4,
     auth: &Auth,
+    snapshot: u64,
     commit: u64,
-) -> Result<(Instant, Instant, Status), String> {
+) -> Result<Restart, String> {
     let started = Instant::now();
     let mut one = Client::new(vec![addr], auth.clone(), Duration::from_secs(1))
         .map_err(|e| format!("status: {e}"))?;
-    let mut answered = None;
+    let (mut answered, mut has_snapshot) = (None, None);
     loop {
         let s = one
             .status(Duration::from_millis(20))
@@ -191,13 +208,22 @@ fn time_restart(
         if let Some(s) = s {
             let now = Instant::now();
             let answered = *answered.get_or_insert(now);
+            if s.status.snapshot_index >= snapshot || s.status.commit_index >= commit {
+                has_snapshot.get_or_insert(now);
+            }
             if s.status.commit_index >= commit {
-                return Ok((answered, now, s.status));
+                return Ok(Restart {
+                    answered,
+                    has_snapshot: has_snapshot.unwrap_or(now),
+                    caught_up: now,
+                    status: s.status,
+                });
             }
         }
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err(format!("{addr} did not catch up within 60 s"));
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err(format!("{addr} did not catch up within 600 s"));
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -7,8 +7,9 @@
 //! A transfer is named by its term, leader and the snapshot's last entry. The receiver holds
 //! one transfer at a time, at most [`MAX_SNAPSHOT`] bytes: chunks of it fill their places
 //! whatever their order, a duplicate changes nothing, a chunk of an older transfer is dropped,
-//! and one of a newer transfer discards the partial one. A whole snapshot is re-sent as long as
-//! the protocol's leader wants it, so chunks lost in one sending are filled in from the next.
+//! and one of a newer transfer discards the partial one. The leader sends [`WINDOW`] chunks
+//! each time the protocol sends the snapshot, the next ones the next time, round and round as
+//! long as the follower needs it, so a chunk lost in one round is filled in by the next.
 
 use crate::raft::{Index, LogId, Msg, Snapshot, Term};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,11 @@ use std::sync::Arc;
 
 /// Snapshot bytes per chunk (twice that as hex in the datagram).
 pub const CHUNK_BYTES: usize = 24 * 1024;
+/// Chunks sent each time the protocol sends an InstallSnapshot (every heartbeat while the
+/// follower needs it); the next time, the next ones, round and round. A few datagrams at a
+/// time fit a receiver's socket buffer (208 KiB by default on Linux) where a whole snapshot in
+/// one burst would not.
+pub const WINDOW: usize = 4;
 /// The largest snapshot a node reassembles.
 pub const MAX_SNAPSHOT: u64 = 256 << 20;
 
@@ -64,6 +70,18 @@ pub fn split(term: Term, leader_id: Id, last: LogId, json: &[u8]) -> Vec<Snapsho
             data: to_hex(piece),
         })
         .collect()
+}
+
+/// The chunks (by position) to send this time when the last sending stopped before `cursor`,
+/// and where the next one starts: [`WINDOW`] of them, round and round.
+pub fn window(cursor: usize, chunks: usize) -> (Vec<usize>, usize) {
+    if chunks == 0 {
+        return (Vec::new(), 0);
+    }
+    let cursor = cursor % chunks;
+    let n = WINDOW.min(chunks);
+    let picked = (0..n).map(|k| (cursor + k) % chunks).collect();
+    (picked, (cursor + n) % chunks)
 }
 
 /// What a chunk did.
@@ -233,6 +251,24 @@ mod tests {
         }
         assert_eq!(complete(outcome), snap);
         assert_eq!(r.held(), 0, "nothing kept after completion");
+    }
+
+    #[test]
+    fn windows_go_round_every_chunk() {
+        let mut seen = vec![0; 13];
+        let mut cursor = 0;
+        for _ in 0..13usize.div_ceil(WINDOW) {
+            let (picked, next) = window(cursor, 13);
+            assert_eq!(picked.len(), WINDOW);
+            for k in picked {
+                seen[k] += 1;
+            }
+            cursor = next;
+        }
+        assert!(seen.iter().all(|&n| n >= 1), "{seen:?}");
+        assert_eq!(window(0, 2), (vec![0, 1], 0));
+        assert_eq!(window(5, 3).0, vec![2, 0, 1], "a stale cursor wraps");
+        assert_eq!(window(0, 0), (vec![], 0));
     }
 
     #[test]

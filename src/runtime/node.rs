@@ -10,7 +10,11 @@
 //!   order, except that a message leaves only once what the protocol tagged it with
 //!   ([`crate::raft::Durable`]) is durable, which the outbox (`outbox.rs`) carries out;
 //! - after every event, the server hears how far its log has become durable
-//!   (`Input::Synced`), which is as far as a leader counts its own copy toward commit.
+//!   (`Input::Synced`), which is as far as a leader counts its own copy toward commit;
+//! - once `--snapshot-entries` applied entries follow the snapshot (or an operator's
+//!   `SnapshotRequest` asks), the server is told to compact (`Input::Compact`), and the save
+//!   that follows writes the snapshot file (`wal.rs`);
+//! - an InstallSnapshot leaves in chunks and arrives as chunks put back together (`chunks.rs`).
 //!
 //! The actor's message type is a raw [`Datagram`]: spawn's (de)serialisers pass bytes through,
 //! and the node itself, which holds the cluster key, checks each incoming datagram (size, then
@@ -30,6 +34,7 @@ use crate::raft::{Config, Effect, HardState, Input, LogId, Msg, ServerState, Tim
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
@@ -170,6 +175,8 @@ struct Runtime {
     reassembly: Reassembly,
     /// The JSON of the last snapshot sent, while the leader keeps sending it.
     sent_snapshot: Option<(LogId, Arc<Vec<u8>>)>,
+    /// Per follower: the snapshot being sent to it and the chunk its next window starts at.
+    snapshot_cursor: BTreeMap<Id, (LogId, usize)>,
 }
 
 /// Recovers a node's storage, starts its syncer and builds its actor. A port already in use
@@ -237,6 +244,7 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
             drop_log: DropLog::new(),
             reassembly: Reassembly::default(),
             sent_snapshot: None,
+            snapshot_cursor: BTreeMap::new(),
         }),
     };
     Ok((node, shared))
@@ -309,14 +317,23 @@ impl Runtime {
                     }
                 };
                 let pieces = chunks::split(*term, *leader_id, snapshot.last, &json);
+                // A window of chunks per sending, the next window the next time: a burst of a
+                // whole snapshot would overflow the receiver's socket buffer, and lose the
+                // same chunks every time.
+                let cursor = match self.snapshot_cursor.get(&to) {
+                    Some(&(last, next)) if last == snapshot.last => next,
+                    _ => 0,
+                };
+                let (picked, next) = chunks::window(cursor, pieces.len());
+                self.snapshot_cursor.insert(to, (snapshot.last, next));
                 log::debug!(
-                    "{}: sending a snapshot through index {} to {dst} in {} chunks",
+                    "{}: sending chunks {picked:?} of {} of a snapshot through index {} to {dst}",
                     node.addr,
+                    pieces.len(),
                     snapshot.last.index,
-                    pieces.len()
                 );
-                for piece in &pieces {
-                    let chunk = wire::chunk_message(piece);
+                for k in picked {
+                    let chunk = wire::chunk_message(&pieces[k]);
                     match wire::seal(&node.auth, node.addr, dst, &chunk) {
                         Ok(bytes) => o.send(to, Datagram(bytes)),
                         Err(e) => log::warn!("{}: cannot send to {dst}: {e}", node.addr),
