@@ -38,7 +38,7 @@ pub enum ClientError {
         wire::MAX_CLIENT_REQUEST
     )]
     TooLarge { size: usize },
-    /// A leadership transfer named a server outside the cluster.
+    /// A leadership transfer or a snapshot request named a server outside the cluster.
     #[error("{target} is not a member of the cluster (--peers)")]
     NotAMember { target: SocketAddrV4 },
     /// The named server did not become leader in time.
