@@ -24,7 +24,8 @@
 (*    our term;                                                            *)
 (*  - a new leader appends a no-op of its term and sends it at once;       *)
 (*  - nextIndex advances when entries are sent (pipelining); a heartbeat   *)
-(*    re-sends from matchIndex + 1; at most MaxAppend entries per message; *)
+(*    re-sends from matchIndex + 1 and sets nextIndex after what it sent;  *)
+(*    at most MaxAppend entries per message;                               *)
 (*  - a rejection carries a conflict hint {term, index} and the leader     *)
 (*    skips back over a whole term;                                        *)
 (*  - appending never truncates entries that match (stale AppendEntries    *)
@@ -148,12 +149,15 @@ AppendEntriesMsg(i, j, term, lg, commit, from) ==
      mentries |-> SubSeq(lg, from, LastSent(lg, from)), mcommitIndex |-> commit]
 
 \* broadcast_append_entries: a message to every peer and the pipelined nextIndex
-\* (Progress::on_sent: never backwards).
+\* (Progress::on_sent: never backwards; Progress::on_resent: a heartbeat's re-send
+\* continues after what it carried, what was sent past it presumed lost).
 BroadcastMsgs(i, term, lg, commit, ni, mi, resend) ==
     {AppendEntriesMsg(i, j, term, lg, commit, SendFrom(lg, ni[j], mi[j], resend)) :
         j \in Peers(i)}
 BroadcastNext(i, lg, ni, mi, resend) ==
-    [j \in Peers(i) |-> Max2(ni[j], LastSent(lg, SendFrom(lg, ni[j], mi[j], resend)) + 1)]
+    [j \in Peers(i) |->
+        LET sent == LastSent(lg, SendFrom(lg, ni[j], mi[j], resend)) + 1
+        IN  IF resend THEN sent ELSE Max2(ni[j], sent)]
 
 -----------------------------------------------------------------------------
 (* One server's new state, and the messages it sends, in a single step. *)

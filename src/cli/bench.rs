@@ -58,6 +58,28 @@ pub struct BenchArgs {
     /// runs between them (medians of each, and the ratio of gets/s).
     #[arg(long, conflicts_with_all = ["peers", "log_reads"])]
     pub compare_log_reads: bool,
+    /// Keys are drawn from this many (a bounded key space, as a long run needs); default:
+    /// every key new, up to 10^--key-size.
+    #[arg(long, value_name = "N")]
+    pub keys: Option<u64>,
+    /// The started nodes' `--snapshot-entries` (default: the node's).
+    #[arg(long, value_name = "N", conflicts_with = "peers")]
+    pub snapshot_entries: Option<u64>,
+    /// Soak: one run of this many seconds at the first of --clients over --keys (10,000 by
+    /// default), sampling each node's RSS and data-directory size; writes
+    /// --soak-out/soak.csv and soak.svg, then times a follower's restart.
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["peers", "compare_log_reads"])]
+    pub soak: Option<f64>,
+    /// Stop one follower for the whole soak and start it again at the end, when the entries it
+    /// missed are long compacted: it has to catch up through InstallSnapshot.
+    #[arg(long, requires = "soak")]
+    pub soak_stop_follower: bool,
+    /// Where the soak writes soak.csv and soak.svg.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub soak_out: PathBuf,
+    /// Seconds between the soak's samples.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub sample_seconds: f64,
     /// With --peers: the cluster's key (default raftright-data/cluster.key). Without: the
     /// started cluster's key (default: a new one in its data directory).
     #[command(flatten)]
@@ -65,9 +87,38 @@ pub struct BenchArgs {
 }
 
 /// The started node processes, killed when dropped, and the temporary directory, removed.
-struct Cluster {
-    children: Vec<Child>,
+pub(super) struct Cluster {
+    pub(super) children: Vec<Child>,
     temp: Option<PathBuf>,
+    exe: PathBuf,
+    /// Each node's command line, to start it again.
+    node_args: Vec<Vec<std::ffi::OsString>>,
+    /// Each node's data directory.
+    pub(super) dirs: Vec<PathBuf>,
+}
+
+impl Cluster {
+    fn spawn(&self, i: usize) -> Result<Child, String> {
+        Command::new(&self.exe)
+            .args(&self.node_args[i])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start a node: {e}"))
+    }
+
+    /// Kills node `i` (SIGKILL).
+    pub(super) fn stop(&mut self, i: usize) {
+        let _ = self.children[i].kill();
+        let _ = self.children[i].wait();
+    }
+
+    /// Kills node `i` (SIGKILL) if it runs, and starts it again on its data directory.
+    pub(super) fn restart(&mut self, i: usize) -> Result<(), String> {
+        self.stop(i);
+        self.children[i] = self.spawn(i)?;
+        Ok(())
+    }
 }
 
 impl Drop for Cluster {
@@ -96,7 +147,7 @@ fn free_ports(n: usize) -> Result<Vec<SocketAddrV4>, String> {
         .collect()
 }
 
-fn start_cluster(
+pub(super) fn start_cluster(
     args: &BenchArgs,
     log_reads: bool,
 ) -> Result<(Vec<SocketAddrV4>, Auth, Cluster), super::CliError> {
@@ -128,6 +179,9 @@ fn start_cluster(
     let mut cluster = Cluster {
         children: Vec::new(),
         temp,
+        exe,
+        node_args: Vec::new(),
+        dirs: Vec::new(),
     };
     // Each node gets the same flag: --insecure, the given key, or one made in DIR.
     let (auth, key_args): (Auth, Vec<std::ffi::OsString>) = if args.key.insecure {
@@ -142,22 +196,24 @@ fn start_cluster(
         (Auth::Key(key), flag)
     };
     for i in 0..args.servers {
-        let child = Command::new(&exe)
-            .args([
-                "node",
-                "--id",
-                &i.to_string(),
-                "--peers",
-                &list,
-                "--data-dir",
-            ])
-            .arg(dir.join(format!("node-{i}")))
-            .args(&key_args)
-            .args(log_reads.then_some("--log-reads"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start a node: {e}"))?;
+        let data_dir = dir.join(format!("node-{i}"));
+        let mut node_args: Vec<std::ffi::OsString> = ["node", "--id", &i.to_string(), "--peers"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        node_args.extend([
+            list.as_str().into(),
+            "--data-dir".into(),
+            data_dir.clone().into(),
+        ]);
+        node_args.extend(key_args.iter().cloned());
+        node_args.extend(log_reads.then(|| "--log-reads".into()));
+        if let Some(n) = args.snapshot_entries {
+            node_args.extend(["--snapshot-entries".into(), n.to_string().into()]);
+        }
+        cluster.node_args.push(node_args);
+        cluster.dirs.push(data_dir);
+        let child = cluster.spawn(i)?;
         cluster.children.push(child);
     }
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -228,6 +284,9 @@ pub fn run(args: BenchArgs) -> Result<i32, super::CliError> {
     if !(0.0..=1.0).contains(&args.reads) {
         return Err("--reads must be between 0 and 1".into());
     }
+    if let Some(seconds) = args.soak {
+        return super::soak::run(&args, concurrencies[0], seconds);
+    }
     // Each target: how its gets are served, its peers, key, and started processes.
     let mut targets: Vec<(&str, Vec<SocketAddrV4>, Auth, Option<Cluster>)> = Vec::new();
     match &args.peers {
@@ -280,6 +339,7 @@ pub fn run(args: BenchArgs) -> Result<i32, super::CliError> {
                     value_size: args.value_size,
                     request_timeout: Duration::from_millis(500),
                     reads: args.reads,
+                    keys: args.keys,
                 })
                 .map_err(|e| format!("load generator: {e}"))?;
                 println!("{}", line(c, reads_label(args.reads, name), &report));

@@ -67,6 +67,12 @@ pub enum ClientOp {
         /// The member to lead next, as ip:port.
         addr: String,
     },
+    /// Have ADDR (ip:port, one of --peers) compact its log into a snapshot through what it
+    /// has applied, as --snapshot-entries does by itself; prints the snapshot's last index.
+    Snapshot {
+        /// The member to compact, as ip:port.
+        addr: String,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +112,26 @@ pub fn run(args: ClientArgs) -> Result<i32, super::CliError> {
         ClientOp::TransferLeader { addr } => {
             let target = wire::parse_addr(&addr)?;
             client.transfer_leader(target).map(|()| println!("OK"))
+        }
+        ClientOp::Snapshot { addr } => {
+            let target = wire::parse_addr(&addr)?;
+            match client.snapshot(target, timeout)? {
+                Some(NodeStatus { status: s, .. }) => {
+                    println!(
+                        "snapshot through index {}; entries {}..={} kept",
+                        s.snapshot_index, s.first_index, s.last_log_index
+                    );
+                    Ok(())
+                }
+                None => {
+                    return Err(format!(
+                        "{target} did not answer within {} ms ({})",
+                        timeout.as_millis(),
+                        key.silence_hint()
+                    )
+                    .into());
+                }
+            }
         }
     };
     match done {

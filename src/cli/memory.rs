@@ -16,8 +16,17 @@ pub fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// Resident set size of process `pid` now, in bytes.
+pub fn rss_bytes_of(pid: u32) -> Option<u64> {
+    kib_in(&format!("/proc/{pid}/status"), "VmRSS:").map(|k| k * 1024)
+}
+
 fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    kib_in("/proc/self/status", field)
+}
+
+fn kib_in(path: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(path).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line[field.len()..]
         .trim()

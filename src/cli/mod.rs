@@ -9,6 +9,7 @@ pub mod keygen;
 pub mod memory;
 pub mod node;
 pub mod progress;
+pub mod soak;
 pub mod spawn;
 pub mod traces;
 
@@ -41,6 +42,11 @@ pub struct ProtocolArgs {
     /// heartbeats, no log entry).
     #[arg(long)]
     pub log_reads: bool,
+    /// Compact the log into a snapshot (§7) once this many applied entries follow the last
+    /// one; 0 never compacts. Disk and restart time then stay bounded by about this many
+    /// entries and the key-value map.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub snapshot_entries: u64,
 }
 
 /// How a process authenticates its datagrams: `--cluster-key-file FILE` or `--insecure`.

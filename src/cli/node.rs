@@ -56,6 +56,7 @@ pub fn run(args: NodeArgs) -> Result<i32, super::CliError> {
         pre_vote: !args.protocol.no_pre_vote,
         check_quorum: !args.protocol.no_check_quorum,
         read_index: !args.protocol.log_reads,
+        snapshot_entries: args.protocol.snapshot_entries,
         auth: key.auth.clone(),
         power_loss: args.test_power_loss_fsync_ms.map(|ms| PowerLoss {
             fsync: Duration::from_millis(ms),

@@ -81,6 +81,7 @@ pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
             pre_vote: !args.protocol.no_pre_vote,
             check_quorum: !args.protocol.no_check_quorum,
             read_index: !args.protocol.log_reads,
+            snapshot_entries: args.protocol.snapshot_entries,
             auth: auth.clone(),
             power_loss: None,
             mutant: None,

@@ -160,7 +160,9 @@ impl Step<'_, '_> {
             return;
         }
         self.st_mut().read_round = next;
-        self.broadcast_append_entries(false);
+        for peer in self.st().membership.peers(self.id).collect::<Vec<_>>() {
+            self.send_read_round(peer);
+        }
         if self.st().membership.majority() == 1 {
             self.answer_reads(); // a cluster of one confirms its own round
         }

@@ -37,6 +37,12 @@ impl Progress {
         self.next_index = self.next_index.max(last_sent + 1);
     }
 
+    /// A heartbeat re-sent the entries after matchIndex through `last_sent`: what was sent
+    /// past them is presumed lost, so the next send continues from there.
+    pub fn on_resent(&mut self, last_sent: Index) {
+        self.next_index = last_sent + 1;
+    }
+
     /// The follower holds the leader's entries up to `match_index`. Stale or duplicated
     /// acknowledgements never move either index backwards. Returns whether `match_index` grew.
     pub fn on_ack(&mut self, match_index: Index) -> bool {

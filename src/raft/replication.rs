@@ -29,7 +29,10 @@ impl Step<'_, '_> {
 
     /// Sends `peer` the entries from its nextIndex (§5.3) and pipelines: the next send starts
     /// after them without waiting for the answer; a rejection rewinds. With `resend` (the
-    /// heartbeat) it starts after matchIndex instead, re-sending whatever is unacknowledged.
+    /// heartbeat) it starts after matchIndex instead, re-sending whatever is unacknowledged,
+    /// and the next send continues after what it carried: a follower that lost what was sent
+    /// (it was down, or the network dropped it) then catches up at the pace of its answers,
+    /// not of heartbeats.
     pub(super) fn send_append_entries(&mut self, peer: Id, resend: bool) {
         let st = self.st();
         let Some(p) = st.progress.get(peer) else {
@@ -57,12 +60,42 @@ impl Step<'_, '_> {
             leader_commit: st.commit_index,
             read_round: st.read_round,
         };
-        if last_sent + 1 > p.next_index {
-            let mut after = p;
+        let mut after = p;
+        if resend {
+            after.on_resent(last_sent);
+        } else {
             after.on_sent(last_sent);
+        }
+        if after != p {
             self.st_mut().progress.set(peer, after);
         }
         self.send_when(peer, msg, rules::append_needs(prev_log_index));
+    }
+
+    /// ReadIndex: a round of heartbeats asks only "am I still leader?". Each carries no
+    /// entries and stands at the follower's matchIndex, so it leaves at once (no fsync of the
+    /// leader's to wait for) and the follower's answer claims only what it has already made
+    /// durable, so it leaves at once too. A follower whose matchIndex is compacted away gets
+    /// the usual AppendEntries.
+    pub(super) fn send_read_round(&mut self, peer: Id) {
+        let st = self.st();
+        let Some(p) = st.progress.get(peer) else {
+            return;
+        };
+        let log = st.log();
+        let Some(prev_log_term) = log.term_at(p.match_index) else {
+            return self.send_append_entries(peer, false);
+        };
+        let msg = Msg::AppendEntries {
+            term: st.current_term(),
+            leader_id: self.id,
+            prev_log_index: p.match_index,
+            prev_log_term,
+            entries: Vec::new(),
+            leader_commit: st.commit_index,
+            read_round: st.read_round,
+        };
+        self.send(peer, msg);
     }
 
     /// The entries `peer` needs next are compacted: send the snapshot (§7), and send on from

@@ -38,7 +38,7 @@ pub enum ClientError {
         wire::MAX_CLIENT_REQUEST
     )]
     TooLarge { size: usize },
-    /// A leadership transfer named a server outside the cluster.
+    /// A leadership transfer or a snapshot request named a server outside the cluster.
     #[error("{target} is not a member of the cluster (--peers)")]
     NotAMember { target: SocketAddrV4 },
     /// The named server did not become leader in time.
@@ -250,19 +250,54 @@ impl Client {
     /// Asks every server for its status (the protocol's and its drop counters); `None` for a
     /// server that did not answer within `wait`. Unanswered requests are re-sent every 200 ms.
     pub fn status(&mut self, wait: Duration) -> io::Result<Vec<Option<NodeStatus>>> {
-        let mut answers: Vec<Option<NodeStatus>> = vec![None; self.peers.len()];
         let request = wire::encode(&Msg::StatusRequest).map_err(io::Error::other)?;
+        let everyone = vec![true; self.peers.len()];
+        self.ask_for_status(&request, &everyone, wait)
+    }
+
+    /// Asks `target` to compact its log through what it has applied (§7), and returns its
+    /// status after, or `None` if it did not answer within `wait`.
+    pub fn snapshot(
+        &mut self,
+        target: SocketAddrV4,
+        wait: Duration,
+    ) -> Result<Option<NodeStatus>, ClientError> {
+        let Some(t) = self.peers.iter().position(|&p| p == target) else {
+            return Err(ClientError::NotAMember { target });
+        };
+        let request = serde_json::to_vec(&wire::snapshot_request()).map_err(io::Error::other)?;
+        let only_target: Vec<bool> = (0..self.peers.len()).map(|i| i == t).collect();
+        Ok(self
+            .ask_for_status(&request, &only_target, wait)?
+            .swap_remove(t))
+    }
+
+    /// Sends `request` to each server `ask` names until each has answered with its status or
+    /// `wait` is over; re-sends every 200 ms.
+    fn ask_for_status(
+        &mut self,
+        request: &[u8],
+        ask: &[bool],
+        wait: Duration,
+    ) -> io::Result<Vec<Option<NodeStatus>>> {
+        let mut answers: Vec<Option<NodeStatus>> = vec![None; self.peers.len()];
+        let waiting = |answers: &[Option<NodeStatus>]| {
+            answers
+                .iter()
+                .zip(ask)
+                .any(|(a, &asked)| asked && a.is_none())
+        };
         let deadline = Instant::now() + wait;
         let mut next_send = Instant::now();
-        while answers.iter().any(Option::is_none) {
+        while waiting(&answers) {
             let now = Instant::now();
             if now >= deadline {
                 break;
             }
             if now >= next_send {
-                for (peer, answer) in self.peers.iter().zip(&answers) {
-                    if answer.is_none() {
-                        let datagram = self.auth.seal(self.me, *peer, &request);
+                for ((peer, answer), &asked) in self.peers.iter().zip(&answers).zip(ask) {
+                    if asked && answer.is_none() {
+                        let datagram = self.auth.seal(self.me, *peer, request);
                         let _ = self.socket.send_to(&datagram, peer);
                     }
                 }
@@ -290,6 +325,7 @@ impl Client {
             };
             if let Some(status) = wire::decode_status(payload)
                 && let Some(i) = self.peers.iter().position(|&p| p == src)
+                && answers[i].is_none()
             {
                 answers[i] = Some(status);
             }

@@ -11,14 +11,14 @@
 //! durable, and tells the protocol how far its log is durable. A lost wake-up costs nothing but
 //! time: every event the node handles releases whatever has become durable.
 
-use super::wal::Encoder;
-use crate::raft::{Durable, HardState, Index, Term};
+use super::wal::{self, Encoder};
+use crate::raft::{Durable, HardState, Index, Snapshot, Term};
 use stateright::actor::Id;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::net::{SocketAddrV4, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -38,6 +38,8 @@ pub struct Shared {
 
 #[derive(Default)]
 struct Queue {
+    /// A new snapshot to write before `bytes`, which then replace the log file.
+    checkpoint: Option<Arc<Snapshot>>,
     bytes: Vec<u8>,
     /// Sequence number of the last record in `bytes` (or written before).
     last: u64,
@@ -84,38 +86,66 @@ pub struct PowerLoss {
     pub fsync: std::time::Duration,
 }
 
-/// Starts the syncer thread for `file`; wake-ups go from `wake` to `node`.
+/// Where the syncer writes: the log file, its data directory, and the node they belong to.
+pub struct Store {
+    pub file: File,
+    pub dir: PathBuf,
+    pub node: SocketAddrV4,
+}
+
+/// Starts the syncer thread for `store`; wake-ups go from `wake` to `target`.
 pub fn start(
-    file: File,
-    path: PathBuf,
+    store: Store,
     wake: UdpSocket,
-    node: SocketAddrV4,
+    target: SocketAddrV4,
     power_loss: Option<PowerLoss>,
 ) -> std::io::Result<Arc<Shared>> {
     let shared = Arc::new(Shared::new());
     let s = shared.clone();
     std::thread::Builder::new()
-        .name(format!("fsync {node}"))
-        .spawn(move || sync_loop(&s, file, &path, &wake, node, power_loss))?;
+        .name(format!("fsync {target}"))
+        .spawn(move || sync_loop(&s, store, &wake, target, power_loss))?;
     Ok(shared)
+}
+
+/// Writes a new snapshot and replaces the log by `wal_bytes` (see `wal.rs`, "Snapshots").
+fn checkpoint(store: &mut Store, snapshot: &Snapshot, wal_bytes: &[u8]) -> std::io::Result<()> {
+    let started = std::time::Instant::now();
+    let snapshot_bytes = wal::encode_snapshot(store.node, snapshot);
+    wal::write_snapshot(&store.dir, &snapshot_bytes)?;
+    store.file = wal::rotate(&store.dir, wal_bytes)?;
+    log::info!(
+        "{}: wrote a snapshot through index {} ({} bytes) and a new log of {} bytes in {} ms",
+        store.node,
+        snapshot.last.index,
+        snapshot_bytes.len(),
+        wal_bytes.len(),
+        started.elapsed().as_millis()
+    );
+    Ok(())
 }
 
 fn sync_loop(
     shared: &Shared,
-    mut file: File,
-    path: &Path,
+    mut store: Store,
     wake: &UdpSocket,
-    node: SocketAddrV4,
+    target: SocketAddrV4,
     power_loss: Option<PowerLoss>,
 ) {
     let mut spare = Vec::new();
+    let path = store.dir.join(wal::WAL_FILE);
     loop {
-        let (mut batch, last) = {
+        let (mut batch, checkpoint_of, last) = {
             let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
             while q.bytes.is_empty() {
                 q = shared.queued.wait(q).unwrap_or_else(|e| e.into_inner());
             }
-            (std::mem::replace(&mut q.bytes, spare), q.last)
+            let checkpoint_of = q.checkpoint.take();
+            (
+                std::mem::replace(&mut q.bytes, spare),
+                checkpoint_of,
+                q.last,
+            )
         };
         if let Some(PowerLoss { fsync }) = power_loss {
             // Nothing of this batch is on disk until its fsync completes.
@@ -123,7 +153,10 @@ fn sync_loop(
         }
         let written = {
             let _io = shared.quiesce();
-            file.write_all(&batch).and_then(|()| file.sync_data())
+            match &checkpoint_of {
+                Some(snapshot) => checkpoint(&mut store, snapshot, &batch),
+                None => (store.file.write_all(&batch)).and_then(|()| store.file.sync_data()),
+            }
         };
         if let Err(e) = written {
             // Nothing more can be made durable: stop rather than acknowledge what is not.
@@ -132,8 +165,8 @@ fn sync_loop(
             std::process::exit(1);
         }
         shared.synced.store(last, Ordering::Release);
-        if let Err(e) = wake.send_to(WAKE_UP, node) {
-            log::debug!("wake-up to {node} failed: {e}");
+        if let Err(e) = wake.send_to(WAKE_UP, target) {
+            log::debug!("wake-up to {target} failed: {e}");
         }
         batch.clear();
         spare = batch;
@@ -165,11 +198,11 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// `recovered` is the state already durable on disk.
-    pub fn new(shared: Arc<Shared>, recovered: &HardState) -> Self {
+    /// `recovered` is the state already durable on disk, in the directory of `node`.
+    pub fn new(shared: Arc<Shared>, recovered: &HardState, node: SocketAddrV4) -> Self {
         Self {
             shared,
-            encoder: Encoder::new(recovered),
+            encoder: Encoder::new(recovered, node),
             last_seq: 0,
             pending: VecDeque::new(),
             synced_len: recovered.log.last_index(),
@@ -193,6 +226,11 @@ impl Committer {
             vote: storage.voted_for,
         });
         let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if encoded.checkpoint.is_some() {
+            // A checkpoint holds the whole state: records queued before it are superseded.
+            q.bytes.clear();
+            q.checkpoint = encoded.checkpoint;
+        }
         q.bytes.extend_from_slice(&encoded.bytes);
         q.last = self.last_seq;
         drop(q);

@@ -30,6 +30,8 @@ pub struct LoadConfig {
     pub request_timeout: Duration,
     /// The fraction of operations that are gets (0.0 ..= 1.0).
     pub reads: f64,
+    /// Puts cycle through this many keys (default: all that `key_size` digits can name).
+    pub keys: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -97,6 +99,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let base: ClientId = rand::random::<ClientId>() >> 16 << 16;
     let value = "v".repeat(cfg.value_size);
     let modulus = 10u64.saturating_pow(cfg.key_size.min(18) as u32);
+    let modulus = cfg.keys.map_or(modulus, |k| k.clamp(1, modulus));
     let mut issued = 0u64;
     // Returns the request's JSON and whether it is a get (of a key already written).
     let mut request = |client_id, seq| {

@@ -5,7 +5,8 @@
 //! - [`auth`]: the cluster key, its file, and the MAC that authenticates every datagram.
 //! - [`wire`]: the datagram codec (JSON, one message per datagram, authenticated), its size
 //!   limits, and the reasons a datagram is dropped.
-//! - [`wal`]: the checksummed write-ahead log and its recovery.
+//! - [`wal`]: the snapshot file, the checksummed write-ahead log, and their recovery.
+//! - [`chunks`]: InstallSnapshot cut into datagrams and put back together.
 //! - [`commit`]: group commit, one fsync for many saves, on a thread of its own.
 //! - [`node`]: the wrapper actor that persists `Save`s itself, and the spawn wiring.
 //! - [`outbox`]: each message waits for what the protocol says it needs on disk.
@@ -13,6 +14,7 @@
 //! - [`loadgen`]: many concurrent clients over one socket, for the benchmark.
 
 pub mod auth;
+pub mod chunks;
 pub mod client;
 pub mod commit;
 pub mod loadgen;

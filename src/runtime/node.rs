@@ -10,7 +10,11 @@
 //!   order, except that a message leaves only once what the protocol tagged it with
 //!   ([`crate::raft::Durable`]) is durable, which the outbox (`outbox.rs`) carries out;
 //! - after every event, the server hears how far its log has become durable
-//!   (`Input::Synced`), which is as far as a leader counts its own copy toward commit.
+//!   (`Input::Synced`), which is as far as a leader counts its own copy toward commit;
+//! - once `--snapshot-entries` applied entries follow the snapshot (or an operator's
+//!   `SnapshotRequest` asks), the server is told to compact (`Input::Compact`), and the save
+//!   that follows writes the snapshot file (`wal.rs`);
+//! - an InstallSnapshot leaves in chunks and arrives as chunks put back together (`chunks.rs`).
 //!
 //! The actor's message type is a raw [`Datagram`]: spawn's (de)serialisers pass bytes through,
 //! and the node itself, which holds the cluster key, checks each incoming datagram (size, then
@@ -21,14 +25,16 @@
 //! forged one only makes the node look at what has become durable, as any event does).
 
 use super::auth::{Auth, MacError};
+use super::chunks::{self, Outcome, Reassembly};
 use super::commit::{self, Committer, Shared};
 use super::outbox::Outbox;
 use super::wal::{self, WalError};
-use super::wire::{self, Drops, Rejected};
-use crate::raft::{Config, Effect, HardState, Input, Msg, ServerState, Timer};
+use super::wire::{self, Drops, Incoming, Rejected};
+use crate::raft::{Config, Effect, HardState, Input, LogId, Msg, ServerState, Timer};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
@@ -77,6 +83,8 @@ pub struct NodeConfig {
     pub read_index: bool,
     /// The cluster key every datagram is authenticated with, or `Auth::Insecure`.
     pub auth: Auth,
+    /// Compact the log (§7) once this many applied entries follow the snapshot; 0: never.
+    pub snapshot_entries: u64,
     /// For tests only: the disk as a power loss would leave it (see [`commit::PowerLoss`]).
     pub power_loss: Option<commit::PowerLoss>,
     /// For tests only: a deliberately broken variant of the protocol; `None` in every real run.
@@ -147,6 +155,7 @@ pub struct Node {
     server: Config,
     addr: SocketAddrV4,
     auth: Auth,
+    snapshot_entries: u64,
     rt: RefCell<Runtime>,
 }
 
@@ -162,6 +171,12 @@ struct Runtime {
     drops: Drops,
     /// Keeps logging about dropped datagrams to a few lines a minute, whatever arrives.
     drop_log: DropLog,
+    /// The InstallSnapshot being received in chunks.
+    reassembly: Reassembly,
+    /// The JSON of the last snapshot sent, while the leader keeps sending it.
+    sent_snapshot: Option<(LogId, Arc<Vec<u8>>)>,
+    /// Per follower: the snapshot being sent to it and the chunk its next window starts at.
+    snapshot_cursor: BTreeMap<Id, (LogId, usize)>,
 }
 
 /// Recovers a node's storage, starts its syncer and builds its actor. A port already in use
@@ -195,10 +210,14 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
         SocketAddr::V4(a) => Id::from(a),
         SocketAddr::V6(a) => unreachable!("bound to an IPv4 address, got {a}"),
     };
-    let path = cfg.data_dir.join(wal::WAL_FILE);
     let target = SocketAddrV4::new(local, addr.port());
-    let shared = commit::start(opened.file, path, wake, target, cfg.power_loss)
-        .map_err(io("start the fsync thread"))?;
+    let store = commit::Store {
+        file: opened.file,
+        dir: cfg.data_dir.clone(),
+        node: addr,
+    };
+    let shared =
+        commit::start(store, wake, target, cfg.power_loss).map_err(io("start the fsync thread"))?;
     log::info!(
         "{addr}: recovered term {}, {} log entries from {} records",
         opened.storage.current_term,
@@ -215,13 +234,17 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
         server: cfg.server(),
         addr,
         auth: cfg.auth.clone(),
+        snapshot_entries: cfg.snapshot_entries,
         rt: RefCell::new(Runtime {
-            committer: Committer::new(shared.clone(), &opened.storage),
+            committer: Committer::new(shared.clone(), &opened.storage, addr),
             recovered: Some(opened.storage),
             outbox: Outbox::default(),
             wake: wake_id,
             drops: Drops::default(),
             drop_log: DropLog::new(),
+            reassembly: Reassembly::default(),
+            sent_snapshot: None,
+            snapshot_cursor: BTreeMap::new(),
         }),
     };
     Ok((node, shared))
@@ -276,10 +299,48 @@ impl Runtime {
     }
 
     /// Encodes and authenticates one message; an answer to a status request carries the drop
-    /// counters too.
-    fn send(&self, node: &Node, o: &mut Out<Node>, to: Id, msg: &Msg) {
+    /// counters too, and an InstallSnapshot goes in chunks.
+    fn send(&mut self, node: &Node, o: &mut Out<Node>, to: Id, msg: &Msg) {
         let dst = SocketAddrV4::from(to);
         let sealed = match msg {
+            Msg::InstallSnapshot {
+                term,
+                leader_id,
+                snapshot,
+            } => {
+                let json = match &self.sent_snapshot {
+                    Some((last, json)) if *last == snapshot.last => Arc::clone(json),
+                    _ => {
+                        let json = Arc::new(chunks::encode(snapshot));
+                        self.sent_snapshot = Some((snapshot.last, Arc::clone(&json)));
+                        json
+                    }
+                };
+                let pieces = chunks::split(*term, *leader_id, snapshot.last, &json);
+                // A window of chunks per sending, the next window the next time: a burst of a
+                // whole snapshot would overflow the receiver's socket buffer, and lose the
+                // same chunks every time.
+                let cursor = match self.snapshot_cursor.get(&to) {
+                    Some(&(last, next)) if last == snapshot.last => next,
+                    _ => 0,
+                };
+                let (picked, next) = chunks::window(cursor, pieces.len());
+                self.snapshot_cursor.insert(to, (snapshot.last, next));
+                log::debug!(
+                    "{}: sending chunks {picked:?} of {} of a snapshot through index {} to {dst}",
+                    node.addr,
+                    pieces.len(),
+                    snapshot.last.index,
+                );
+                for k in picked {
+                    let chunk = wire::chunk_message(&pieces[k]);
+                    match wire::seal(&node.auth, node.addr, dst, &chunk) {
+                        Ok(bytes) => o.send(to, Datagram(bytes)),
+                        Err(e) => log::warn!("{}: cannot send to {dst}: {e}", node.addr),
+                    }
+                }
+                return;
+            }
             Msg::StatusResponse(status) => {
                 let answer = wire::status_response(status.clone(), self.drops);
                 wire::seal(&node.auth, node.addr, dst, &answer)
@@ -439,14 +500,54 @@ impl DropLog {
 }
 
 impl Node {
-    /// The message in a datagram from `from`, if it is authentic, decodes, and (for a peer
+    /// What a datagram from `from` carries, if it is authentic, decodes, and (for a peer
     /// message) comes from a peer.
-    fn accept(&self, from: SocketAddrV4, datagram: &[u8]) -> Result<Msg, Rejected> {
-        let msg = wire::open(&self.auth, from, self.addr, datagram)?;
-        if msg.term().is_some() && !self.server.servers.contains(&Id::from(from)) {
+    fn accept(&self, from: SocketAddrV4, datagram: &[u8]) -> Result<Incoming, Rejected> {
+        let incoming = wire::open_incoming(&self.auth, from, self.addr, datagram)?;
+        let from_peer = match &incoming {
+            Incoming::Msg(msg) => msg.term().is_some(),
+            Incoming::Chunk(_) => true,
+            Incoming::SnapshotRequest => false,
+        };
+        if from_peer && !self.server.servers.contains(&Id::from(from)) {
             return Err(Rejected::UnknownSender);
         }
-        Ok(msg)
+        Ok(incoming)
+    }
+
+    /// Compacts the log (§7) once `--snapshot-entries` applied entries follow the snapshot,
+    /// through all but a tenth of them, which stay for followers a little behind.
+    fn maybe_compact(
+        &self,
+        rt: &mut Runtime,
+        id: Id,
+        state: &mut Cow<ServerState>,
+        o: &mut Out<Self>,
+    ) {
+        let every = self.snapshot_entries;
+        let trail = every / 10;
+        let applied = state.commit_index;
+        if every > 0 && applied >= state.log().snapshot_index() + every + trail {
+            self.compact(rt, id, state, o, applied - trail);
+        }
+    }
+
+    fn compact(
+        &self,
+        rt: &mut Runtime,
+        id: Id,
+        state: &mut Cow<ServerState>,
+        o: &mut Out<Self>,
+        through: crate::raft::Index,
+    ) {
+        let started = Instant::now();
+        let effects = self.server.step(id, state, Input::Compact(through));
+        log::info!(
+            "{}: compacted the log through index {through} in {} ms",
+            self.addr,
+            started.elapsed().as_millis()
+        );
+        rt.forward(self, effects, state, o);
     }
 
     /// Tells the server how far its log has become durable, if further than it knows (a
@@ -506,25 +607,49 @@ impl Actor for Node {
             return self.report_synced(&mut rt, id, state, o);
         }
         let from = SocketAddrV4::from(src);
-        let msg = match self.accept(from, &datagram.0) {
-            Ok(msg) => msg,
+        let incoming = self.accept(from, &datagram.0);
+        let msg = match incoming {
+            Ok(Incoming::Msg(msg)) => msg,
+            Ok(Incoming::Chunk(chunk)) => match rt.reassembly.accept(chunk) {
+                Outcome::Complete(msg) => {
+                    if let Msg::InstallSnapshot { snapshot, .. } = &msg {
+                        log::info!(
+                            "{}: received a snapshot through index {} from {from}",
+                            self.addr,
+                            snapshot.last.index
+                        );
+                    }
+                    msg
+                }
+                Outcome::Pending | Outcome::Stale => {
+                    rt.release(self, o);
+                    return self.report_synced(&mut rt, id, state, o);
+                }
+                Outcome::Bad(why) => {
+                    log::debug!("{}: dropped a snapshot chunk from {from}: {why}", self.addr);
+                    rt.dropped(self, from, Rejected::Junk, datagram.0.len());
+                    rt.release(self, o);
+                    return self.report_synced(&mut rt, id, state, o);
+                }
+            },
+            Ok(Incoming::SnapshotRequest) => {
+                let applied = state.commit_index;
+                if applied > state.log().snapshot_index() {
+                    self.compact(&mut rt, id, state, o, applied);
+                }
+                // The answer is the status, which shows the snapshot.
+                Msg::StatusRequest
+            }
             Err(why) => {
                 rt.dropped(self, from, why, datagram.0.len());
                 rt.release(self, o);
                 return self.report_synced(&mut rt, id, state, o);
             }
         };
-        if matches!(msg, Msg::InstallSnapshot { .. }) {
-            // The WAL stores entries only; a node never compacts, so no peer sends one.
-            log::warn!(
-                "{}: refused an InstallSnapshot from {from}: snapshots are not stored yet",
-                self.addr
-            );
-            return rt.release(self, o);
-        }
         let before = (state.role.name(), state.current_term());
         let effects = self.server.step(id, state, Input::Msg(src, msg));
         rt.forward(self, effects, state, o);
+        self.maybe_compact(&mut rt, id, state, o);
         self.report_synced(&mut rt, id, state, o);
         self.log_transition(before, state);
     }
@@ -534,6 +659,7 @@ impl Actor for Node {
         let before = (state.role.name(), state.current_term());
         let effects = self.server.step(id, state, Input::Timeout(*timer));
         rt.forward(self, effects, state, o);
+        self.maybe_compact(&mut rt, id, state, o);
         self.report_synced(&mut rt, id, state, o);
         self.log_transition(before, state);
     }

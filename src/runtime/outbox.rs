@@ -198,7 +198,14 @@ mod tests {
     /// A committer whose disk holds a log of five entries of term 1, term 2 and no vote.
     fn committer() -> (Committer, Arc<Shared>) {
         let shared = Shared::unstarted();
-        (Committer::new(shared.clone(), &stored(5, None)), shared)
+        (
+            Committer::new(
+                shared.clone(),
+                &stored(5, None),
+                std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 1),
+            ),
+            shared,
+        )
     }
 
     fn stored(len: usize, vote: Option<Id>) -> HardState {

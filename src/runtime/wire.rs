@@ -14,6 +14,7 @@
 //! about 36 KiB. [`MAX_DATAGRAM`] is the hard cap on anything sent or accepted, frame included.
 
 use super::auth::{Auth, MacError};
+use super::chunks::SnapshotChunk;
 use crate::raft::{Msg, Status};
 use serde::{Deserialize, Serialize};
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
@@ -153,6 +154,57 @@ pub fn open(
 pub fn decode_status(payload: &[u8]) -> Option<NodeStatus> {
     match serde_json::from_slice(payload).ok()? {
         StatusWire::StatusResponse(status) => Some(status),
+    }
+}
+
+/// Datagrams between nodes, or from an operator, that are not the protocol's messages.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type")]
+enum RuntimeWire {
+    /// A piece of an InstallSnapshot (see `chunks.rs`).
+    SnapshotChunk(SnapshotChunk),
+    /// An operator asks a node to compact its log through what it has applied now; the node
+    /// answers with its status.
+    SnapshotRequest,
+}
+
+/// What an authentic datagram carries.
+#[derive(Debug)]
+pub enum Incoming {
+    Msg(Msg),
+    Chunk(SnapshotChunk),
+    SnapshotRequest,
+}
+
+/// The datagram payload of one snapshot chunk.
+pub fn chunk_message(chunk: &SnapshotChunk) -> impl Serialize {
+    RuntimeWire::SnapshotChunk(chunk.clone())
+}
+
+/// The datagram payload that asks a node to take a snapshot now.
+pub fn snapshot_request() -> impl Serialize {
+    RuntimeWire::SnapshotRequest
+}
+
+/// Like [`open`], for any datagram a node accepts: a protocol message, a snapshot chunk or a
+/// snapshot request.
+pub fn open_incoming(
+    auth: &Auth,
+    from: SocketAddrV4,
+    to: SocketAddrV4,
+    datagram: &[u8],
+) -> Result<Incoming, Rejected> {
+    if datagram.len() > MAX_DATAGRAM {
+        return Err(Rejected::Oversized);
+    }
+    let payload = auth.open(from, to, datagram).map_err(Rejected::BadMac)?;
+    match decode(payload) {
+        Err(Rejected::Junk) => match serde_json::from_slice(payload) {
+            Ok(RuntimeWire::SnapshotChunk(chunk)) => Ok(Incoming::Chunk(chunk)),
+            Ok(RuntimeWire::SnapshotRequest) => Ok(Incoming::SnapshotRequest),
+            Err(_) => Err(Rejected::Junk),
+        },
+        other => other.map(Incoming::Msg),
     }
 }
 

@@ -34,6 +34,25 @@ fn the_heartbeat_resends_what_is_unacknowledged() {
     assert!(!changed);
 }
 
+/// A follower that lost what was pipelined to it (it was down) is caught up at the pace of
+/// its answers: the heartbeat re-sends from matchIndex, and the next send continues after what
+/// the heartbeat carried rather than after what was lost.
+#[test]
+fn after_a_heartbeat_resend_each_answer_sends_on() {
+    let cfg = cluster(2);
+    let terms = [1; 20];
+    let mut s0 = leader(&cfg, 0, 1, log(&terms), at(21, 2));
+    s0.commit_index = 20;
+    let (effects, _) = step(&cfg, 0, &mut s0, Input::Timeout(Timer::Heartbeat));
+    let first = append(1, 0, (2, 1), vec![noop(1); 8], 20);
+    assert_eq!(effects[0], send_append(1, first));
+    assert_eq!(s0.progress.get(id(1)), Some(at(11, 2)));
+    let effects = deliver(&cfg, 0, &mut s0, 1, ack(1, 10));
+    let next = append(1, 0, (10, 1), vec![noop(1); 8], 20);
+    assert_eq!(effects, vec![send_append(1, next)]);
+    assert_eq!(s0.progress.get(id(1)), Some(at(19, 10)));
+}
+
 /// Leaders, 2 (and §8): a client's command is appended, saved and sent to the followers; the
 /// answer goes only once the entry is committed and applied.
 #[test]

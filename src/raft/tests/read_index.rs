@@ -82,6 +82,30 @@ fn a_read_is_answered_after_a_majority_echoes_its_round() {
     assert!(s0.reads.is_empty());
 }
 
+/// A round is a question, not replication: each follower gets an empty AppendEntries at its
+/// matchIndex that needs nothing durable, so neither the leader's fsync of entries still in
+/// flight nor the follower's holds it up.
+#[test]
+fn a_read_round_stands_at_match_index_and_waits_for_no_fsync() {
+    let cfg = reading();
+    let mut s0 = leader_with_x(&cfg);
+    s0.progress.set(id(1), at(4, 1)); // entries 2 and 3 sent, not yet acknowledged
+    s0.hard.log = Log::from_entries([put(1, 1, "x", "a"), noop(2), put(2, 2, "y", "b")]);
+    s0.log_synced = 2; // the leader's own copy of entry 3 is not yet durable
+    let effects = deliver(&cfg, 0, &mut s0, 10, get(3));
+    let round = |prev: (Index, Term)| {
+        let mut m = append(2, 0, prev, vec![], 2);
+        if let Msg::AppendEntries { read_round, .. } = &mut m {
+            *read_round = 1;
+        }
+        m
+    };
+    assert_eq!(
+        effects,
+        vec![send(1, round((1, 1))), send(2, round((2, 2)))]
+    );
+}
+
 /// Until a leader has committed an entry of its own term it cannot know the commit index is
 /// current: the Get goes through the log.
 #[test]

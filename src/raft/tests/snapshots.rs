@@ -79,3 +79,30 @@ fn a_follower_installs_a_newer_snapshot_and_ignores_an_older_one() {
     assert_eq!(ahead.log(), before.log());
     assert_eq!(ahead.kv, before.kv);
 }
+
+/// Figure 13, steps 6 and 7: a log that holds the snapshot's last entry keeps what follows it;
+/// one that does not (its entry there is of another term) is discarded whole, so no suffix of
+/// another history survives behind the snapshot.
+#[test]
+fn install_keeps_a_matching_suffix_and_discards_a_conflicting_log() {
+    let cfg = cluster(3);
+    let source = compacted(&cfg, 3, 2, 2); // snapshot through 2, entries of term 1
+
+    let mut matching = follower(2, Log::from_entries((1..=4).map(|i| put(1, i, "k", "v"))));
+    deliver(&cfg, 1, &mut matching, 0, install(2, 0, &source));
+    assert_eq!(matching.log().snapshot_index(), 2);
+    assert_eq!(
+        matching.log().last_index(),
+        4,
+        "entries 3 and 4 follow the snapshot's last"
+    );
+
+    let mut conflicting = follower(2, log(&[1, 2, 2, 2])); // its entry 2 is of term 2
+    deliver(&cfg, 1, &mut conflicting, 0, install(2, 0, &source));
+    assert_eq!(conflicting.log().snapshot_index(), 2);
+    assert_eq!(
+        conflicting.log().last_index(),
+        2,
+        "nothing of the other history stays"
+    );
+}
