@@ -189,10 +189,10 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
         _ => NodeError::Listen { addr, source },
     })?);
     let opened = wal::open(&cfg.data_dir, addr)?;
-    if let Some((bytes, at)) = opened.repaired {
+    if let Some((bytes, at, path)) = &opened.repaired {
         log::warn!(
             "{addr}: cut a torn tail of {bytes} bytes at byte {at} of {}",
-            cfg.data_dir.join(wal::WAL_FILE).display()
+            path.display()
         );
     }
     let local = if addr.ip().is_unspecified() {
@@ -212,12 +212,19 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
     };
     let target = SocketAddrV4::new(local, addr.port());
     let store = commit::Store {
-        file: opened.file,
         dir: cfg.data_dir.clone(),
         node: addr,
     };
-    let shared =
-        commit::start(store, wake, target, cfg.power_loss).map_err(io("start the fsync thread"))?;
+    let snapshot_on_disk = opened.storage.log.snapshot().last;
+    let shared = commit::start(
+        store,
+        opened.files,
+        snapshot_on_disk,
+        wake,
+        target,
+        cfg.power_loss,
+    )
+    .map_err(io("start the storage threads"))?;
     log::info!(
         "{addr}: recovered term {}, {} log entries from {} records",
         opened.storage.current_term,
