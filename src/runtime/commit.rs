@@ -221,6 +221,7 @@ fn write_batch(
     batch: &[u8],
     rotations: &[Rotation],
 ) -> std::io::Result<()> {
+    let started = std::time::Instant::now();
     let mut from = 0;
     for r in rotations {
         files.append(&batch[from..r.at])?;
@@ -239,7 +240,17 @@ fn write_batch(
         from = r.at;
     }
     files.append(&batch[from..])?;
-    files.sync()
+    files.sync()?;
+    if let Some(r) = rotations.last() {
+        log::info!(
+            "{}: began a log segment after index {} (a batch of {} bytes written in {} us)",
+            store.node,
+            r.after,
+            batch.len(),
+            started.elapsed().as_micros()
+        );
+    }
+    Ok(())
 }
 
 fn sync_loop(
