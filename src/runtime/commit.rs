@@ -56,9 +56,40 @@ struct Queue {
     last: u64,
 }
 
+impl Queue {
+    /// What the syncer writes next: the bytes, the new segments among them, and the sequence
+    /// number of their last record. The records before a new segment are a batch of their own,
+    /// made durable without waiting for the new segment's syncs.
+    fn take_batch(&mut self, spare: Vec<u8>) -> (Vec<u8>, Vec<Rotation>, u64) {
+        match self.rotations.first() {
+            Some(&Rotation { at, seq_before, .. }) if at > 0 => {
+                let rest = self.bytes.split_off(at);
+                for r in &mut self.rotations {
+                    r.at -= at;
+                }
+                (
+                    std::mem::replace(&mut self.bytes, rest),
+                    Vec::new(),
+                    seq_before,
+                )
+            }
+            _ => {
+                let rotations = std::mem::take(&mut self.rotations);
+                (
+                    std::mem::replace(&mut self.bytes, spare),
+                    rotations,
+                    self.last,
+                )
+            }
+        }
+    }
+}
+
 /// A new segment that starts at byte `at` of the queued bytes.
 struct Rotation {
     at: usize,
+    /// Sequence number of the last record before it.
+    seq_before: u64,
     /// The index its entries start after.
     after: Index,
     /// A snapshot to make durable before the segment begins (an install).
@@ -268,8 +299,7 @@ fn sync_loop(
             while q.bytes.is_empty() {
                 q = shared.queued.wait(q).unwrap_or_else(|e| e.into_inner());
             }
-            let rotations = std::mem::take(&mut q.rotations);
-            (std::mem::replace(&mut q.bytes, spare), rotations, q.last)
+            q.take_batch(spare)
         };
         if let Some(PowerLoss { fsync }) = power_loss {
             // Nothing of this batch is on disk until its fsync completes.
@@ -363,6 +393,7 @@ impl Committer {
             };
             q.rotations.push(Rotation {
                 at,
+                seq_before: self.last_seq - 1,
                 after,
                 snapshot_first,
             });
@@ -418,5 +449,63 @@ impl Committer {
     pub fn is_durable(&self, needs: Durable, term_vote: (Term, Option<Id>)) -> bool {
         (!needs.term_vote || self.durable_term_vote() == term_vote)
             && needs.log_through <= self.durable_prefix()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::{Command, Entry, Log};
+    use std::net::Ipv4Addr;
+
+    fn node() -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::LOCALHOST, 4000)
+    }
+
+    /// A log of `n` entries of term 1, compacted through `through` (0: not at all).
+    fn storage(n: u64, through: Index) -> HardState {
+        let noop = || Entry {
+            term: 1,
+            command: Command::Noop,
+        };
+        let mut log = Log::from_entries(std::iter::repeat_with(noop).take(n as usize));
+        if through > 0 {
+            log.compact_through(through, log.replay_through(through));
+        }
+        HardState {
+            current_term: 1,
+            voted_for: None,
+            log,
+        }
+    }
+
+    #[test]
+    fn a_compaction_starts_a_segment_and_leaves_its_snapshot_to_the_snapshot_thread() {
+        let shared = Shared::unstarted();
+        let mut committer = Committer::new(shared.clone(), &storage(0, 0), node());
+        committer.save(&storage(3, 0));
+        committer.save(&storage(5, 0));
+        committer.save(&storage(5, 4));
+        committer.save(&storage(6, 4));
+        assert_eq!(committer.last_seq(), 4);
+        let work = shared.snapshots.lock().unwrap().snapshot.clone();
+        assert_eq!(work.map(|s| s.last.index), Some(4));
+
+        let mut q = shared.queue.lock().unwrap();
+        // The records before the new segment are durable after one sync of the old one.
+        let (before, rotations, last) = q.take_batch(Vec::new());
+        assert!(rotations.is_empty());
+        assert_eq!(last, 2);
+        assert_eq!(String::from_utf8_lossy(&before).matches("noop").count(), 5);
+        // Then the new segment: its header and everything past the snapshot, and what follows.
+        let (segment, rotations, last) = q.take_batch(Vec::new());
+        assert_eq!(last, 4);
+        assert_eq!(rotations.len(), 1);
+        assert_eq!((rotations[0].at, rotations[0].after), (0, 4));
+        assert!(rotations[0].snapshot_first.is_none());
+        let text = String::from_utf8_lossy(&segment);
+        assert!(text.contains(r#""after":4"#), "{text}");
+        assert_eq!(text.matches("noop").count(), 2, "{text}");
+        assert!(q.bytes.is_empty() && q.rotations.is_empty());
     }
 }
