@@ -11,9 +11,11 @@
 //!   ([`crate::raft::Durable`]) is durable, which the outbox (`outbox.rs`) carries out;
 //! - after every event, the server hears how far its log has become durable
 //!   (`Input::Synced`), which is as far as a leader counts its own copy toward commit;
-//! - once `--snapshot-entries` applied entries follow the snapshot (or an operator's
-//!   `SnapshotRequest` asks), the server is told to compact (`Input::Compact`), and the save
-//!   that follows writes the snapshot file (`wal.rs`);
+//! - once `--snapshot-entries` applied entries follow the snapshot, a replay thread computes
+//!   the state they leave from a copy of the log, and the server is told to compact with it
+//!   (`Input::CompactWith`; an operator's `SnapshotRequest` compacts at once, `Input::Compact`);
+//!   the save that follows begins a new log segment, and the snapshot thread writes the
+//!   snapshot file (`commit.rs`, `wal.rs`);
 //! - an InstallSnapshot leaves in chunks and arrives as chunks put back together (`chunks.rs`).
 //!
 //! The actor's message type is a raw [`Datagram`]: spawn's (de)serialisers pass bytes through,
