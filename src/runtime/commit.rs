@@ -311,7 +311,7 @@ fn sync_loop(
         };
         if let Err(e) = written {
             // Nothing more can be made durable: stop rather than acknowledge what is not.
-            cannot_write(&store.dir.join(wal::WAL_FILE), &e);
+            cannot_write(&files.path(), &e);
         }
         shared.synced.store(last, Ordering::Release);
         if let Err(e) = wake.send_to(WAKE_UP, target) {

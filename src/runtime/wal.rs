@@ -225,6 +225,12 @@ pub struct LogFiles {
 }
 
 impl LogFiles {
+    /// The segment being written.
+    pub fn path(&self) -> PathBuf {
+        let number = self.segments.last().map_or(0, |s| s.0);
+        segment_path(&self.dir, number)
+    }
+
     /// Writes bytes at the end of the current segment (durable at the next [`LogFiles::sync`]).
     pub fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.dirty |= !bytes.is_empty();
