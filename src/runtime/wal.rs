@@ -1104,6 +1104,37 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_segment_goes_only_once_a_durable_snapshot_and_a_durable_later_segment_cover_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let terms = [1, 1, 2, 2, 2, 2];
+        let before = compacted(2, &terms, 0);
+        write_all(dir.path(), std::slice::from_ref(&before));
+        let mut opened = open(dir.path(), node()).unwrap();
+        let mut enc = Encoder::new(&opened.storage, node());
+        let start = enc.encode(&compacted(2, &terms, 4)).unwrap();
+        opened.files.rotate(4).unwrap();
+        opened.files.append(&start.bytes).unwrap();
+        let none: [PathBuf; 0] = [];
+        assert_eq!(
+            opened.files.superseded(4),
+            none,
+            "the new segment is not durable"
+        );
+        opened.files.sync().unwrap();
+        assert_eq!(
+            opened.files.superseded(3),
+            none,
+            "no snapshot reaches its start"
+        );
+        assert_eq!(opened.files.superseded(4), [wal(dir.path())]);
+        assert_eq!(
+            opened.files.superseded(4),
+            none,
+            "forgotten once handed out"
+        );
+    }
+
     /// How far a compaction's two writers got when the power went: the snapshot thread
     /// (`SnapAt`) and the fsync thread (`LogAt`), in any interleaving.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
