@@ -80,12 +80,13 @@ fn power_loss_cluster(extra: &[&str]) -> Cluster {
     cluster
 }
 
-#[test]
-fn power_loss_under_load_loses_no_acknowledged_write() {
-    let mut cluster = power_loss_cluster(&[]);
+/// Cuts the power three times (the whole cluster, then the leader with one follower, then the
+/// whole cluster again) while `more` writes each time are acknowledged, and checks after each
+/// restart that every acknowledged write is there; returns the cluster, running.
+fn cut_power_three_times(extra: &[&str], more: usize) -> Cluster {
+    let mut cluster = power_loss_cluster(extra);
     let acked = Arc::new(Mutex::new(BTreeMap::new()));
     let next_key = Arc::new(AtomicU64::new(0));
-    // The whole cluster, then the leader with one follower, then the whole cluster again.
     for round in 0..3 {
         let victims = if round == 1 {
             let (leader, _) = cluster.wait_for_leader(&cluster.all());
@@ -93,7 +94,7 @@ fn power_loss_under_load_loses_no_acknowledged_write() {
         } else {
             cluster.all()
         };
-        write_then_cut_power(&mut cluster, &acked, &next_key, 25, &victims);
+        write_then_cut_power(&mut cluster, &acked, &next_key, more, &victims);
         let acked = acked.lock().unwrap().clone();
         let lost = lost_after_restart(&mut cluster, &victims, &acked);
         assert!(
@@ -102,6 +103,26 @@ fn power_loss_under_load_loses_no_acknowledged_write() {
             lost.len(),
             acked.len(),
             &lost[..lost.len().min(10)]
+        );
+    }
+    cluster
+}
+
+#[test]
+fn power_loss_under_load_loses_no_acknowledged_write() {
+    cut_power_three_times(&[], 25);
+}
+
+/// Compacting every 11 entries, each cut finds snapshots being written beside the log and new
+/// log segments begun or about to be.
+#[test]
+fn power_loss_during_compactions_loses_no_acknowledged_write() {
+    let cluster = cut_power_three_times(&["--snapshot-entries", "10"], 60);
+    for (i, status) in cluster.status().iter().enumerate() {
+        let status = status.as_ref().expect("every node answers");
+        assert!(
+            status.snapshot_index > 100,
+            "node {i} compacted: {status:?}"
         );
     }
 }

@@ -10,7 +10,7 @@ use raftright::raft::Status;
 use raftright::runtime::auth::Auth;
 use raftright::runtime::client::Client;
 use raftright::runtime::loadgen::{self, LoadConfig};
-use raftright::runtime::wal::{SNAPSHOT_FILE, WAL_FILE};
+use raftright::runtime::wal::{self, SNAPSHOT_FILE};
 use std::fmt::Write as _;
 use std::net::SocketAddrV4;
 use std::path::Path;
@@ -90,7 +90,7 @@ pub fn run(args: &BenchArgs, clients: usize, seconds: f64) -> Result<i32, super:
                 rss: memory::rss_bytes_of(child.id()).unwrap_or(0),
                 disk: dir_bytes(dir),
                 snapshot: file_len(&dir.join(SNAPSHOT_FILE)),
-                wal: file_len(&dir.join(WAL_FILE)),
+                wal: wal::log_files(dir).map_or(0, |files| files.iter().map(|f| file_len(f)).sum()),
             });
         }
     };

@@ -8,7 +8,7 @@ use super::state::Role;
 use super::step::Step;
 use super::types::{Command, Entry, Index, LogId};
 use super::validate::Refusal;
-use crate::kv::Applied;
+use crate::kv::{Applied, KvStore};
 use stateright::actor::Id;
 use std::sync::Arc;
 
@@ -186,9 +186,10 @@ impl Step<'_, '_> {
         self.send_when(leader, reply, rules::ack_needs(self.cfg, last.index));
     }
 
-    /// Compaction (§7): entries through `through`, applied, become the snapshot. The host
-    /// asks; a request outside the kept, applied entries is refused.
-    pub(super) fn on_compact(&mut self, through: Index) {
+    /// Compaction (§7): entries through `through`, applied, become the snapshot, whose state is
+    /// `replayed` if the host computed it. The host asks; a request outside the kept, applied
+    /// entries is refused.
+    pub(super) fn on_compact(&mut self, through: Index, replayed: Option<KvStore>) {
         let st = self.st();
         let (first, commit) = (st.log().first_index(), st.commit_index);
         if through < first || through > commit {
@@ -198,7 +199,7 @@ impl Step<'_, '_> {
                 commit,
             });
         }
-        let state = st.log().replay_through(through);
+        let state = replayed.unwrap_or_else(|| st.log().replay_through(through));
         self.st_mut().hard.log.compact_through(through, state);
         self.persist();
         self.refresh_membership();

@@ -37,7 +37,8 @@ impl Config {
             Input::Synced { log_through } => step.on_synced(log_through),
             Input::Timeout(Timer::CheckQuorum) => step.on_check_quorum(),
             Input::Timeout(Timer::Lease) => step.on_lease_expired(),
-            Input::Compact(through) => step.on_compact(through),
+            Input::Compact(through) => step.on_compact(through, None),
+            Input::CompactWith { through, state } => step.on_compact(through, Some(state)),
             Input::Timeout(Timer::Transfer) => step.on_transfer_timeout(),
         }
         step.finish()

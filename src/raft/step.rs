@@ -15,6 +15,7 @@ use super::rules;
 use super::state::{Role, ServerState};
 use super::types::{Command, Entry, Index, Term};
 use super::validate::Refusal;
+use crate::kv::KvStore;
 use serde::Serialize;
 use stateright::actor::Id;
 use std::borrow::Cow;
@@ -81,6 +82,14 @@ pub enum Input {
     /// The host asks for compaction (§7): the log through this applied index becomes a
     /// snapshot. The model chooses when and where; a real server, when its log grows.
     Compact(Index),
+    /// `Compact`, with the state machine after entries `1..=through` already computed by the
+    /// host from a copy of the log ([`crate::raft::Log::replay_through`]), so that the replay
+    /// runs off the server's thread. Applied entries never change, so the state is still
+    /// right whenever `through` is still in range.
+    CompactWith {
+        through: Index,
+        state: KvStore,
+    },
 }
 
 /// One handler invocation: the state it may change and the effects it produces.

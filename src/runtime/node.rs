@@ -11,9 +11,11 @@
 //!   ([`crate::raft::Durable`]) is durable, which the outbox (`outbox.rs`) carries out;
 //! - after every event, the server hears how far its log has become durable
 //!   (`Input::Synced`), which is as far as a leader counts its own copy toward commit;
-//! - once `--snapshot-entries` applied entries follow the snapshot (or an operator's
-//!   `SnapshotRequest` asks), the server is told to compact (`Input::Compact`), and the save
-//!   that follows writes the snapshot file (`wal.rs`);
+//! - once `--snapshot-entries` applied entries follow the snapshot, a replay thread computes
+//!   the state they leave from a copy of the log, and the server is told to compact with it
+//!   (`Input::CompactWith`; an operator's `SnapshotRequest` compacts at once, `Input::Compact`);
+//!   the save that follows begins a new log segment, and the snapshot thread writes the
+//!   snapshot file (`commit.rs`, `wal.rs`);
 //! - an InstallSnapshot leaves in chunks and arrives as chunks put back together (`chunks.rs`).
 //!
 //! The actor's message type is a raw [`Datagram`]: spawn's (de)serialisers pass bytes through,
@@ -31,8 +33,9 @@ use super::lost::LostLogs;
 use super::outbox::Outbox;
 use super::wal::{self, WalError};
 use super::wire::{self, Drops, Incoming, Rejected};
+use crate::kv::KvStore;
 use crate::raft::{
-    Config, Effect, HardState, Index, Input, LogId, Msg, Refusal, ServerState, Timer,
+    Config, Effect, HardState, Index, Input, Log, LogId, Msg, Refusal, ServerState, Timer,
 };
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
@@ -41,7 +44,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// Why a node cannot start or stopped.
@@ -183,6 +186,45 @@ struct Runtime {
     snapshot_cursor: BTreeMap<Id, (LogId, usize)>,
     /// Followers that lost their log, and whether this node did.
     lost: LostLogs,
+    replayer: Replayer,
+    /// The index a compaction's replay in progress runs through.
+    replaying: Option<Index>,
+}
+
+/// Replays the entries a compaction covers on a thread of its own: 10,000 of them take
+/// milliseconds, during which the node's thread would handle nothing. The log is handed over
+/// as a copy (cheap: its entries are shared), and the state comes back with a wake-up.
+struct Replayer {
+    jobs: mpsc::Sender<(Log, Index)>,
+    done: Arc<Mutex<Option<(Index, KvStore)>>>,
+}
+
+impl Replayer {
+    /// Starts the thread; its wake-ups go from `wake` (the syncer's socket) to `target`.
+    fn start(wake: UdpSocket, target: SocketAddrV4) -> std::io::Result<Self> {
+        let (jobs, received) = mpsc::channel::<(Log, Index)>();
+        let done = Arc::new(Mutex::new(None));
+        let out = Arc::clone(&done);
+        std::thread::Builder::new()
+            .name(format!("replay {target}"))
+            .spawn(move || {
+                for (log, through) in received {
+                    let started = Instant::now();
+                    let state = log.replay_through(through);
+                    log::info!(
+                        "{target}: replayed {} entries for a snapshot through index {through} \
+                         in {} ms",
+                        through - log.snapshot_index(),
+                        started.elapsed().as_millis()
+                    );
+                    *out.lock().unwrap_or_else(|e| e.into_inner()) = Some((through, state));
+                    if let Err(e) = wake.send_to(commit::WAKE_UP, target) {
+                        log::debug!("wake-up to {target} failed: {e}");
+                    }
+                }
+            })?;
+        Ok(Self { jobs, done })
+    }
 }
 
 /// Recovers a node's storage, starts its syncer and builds its actor. A port already in use
@@ -195,10 +237,10 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
         _ => NodeError::Listen { addr, source },
     })?);
     let opened = wal::open(&cfg.data_dir, addr)?;
-    if let Some((bytes, at)) = opened.repaired {
+    if let Some((bytes, at, path)) = &opened.repaired {
         log::warn!(
             "{addr}: cut a torn tail of {bytes} bytes at byte {at} of {}",
-            cfg.data_dir.join(wal::WAL_FILE).display()
+            path.display()
         );
     }
     let local = if addr.ip().is_unspecified() {
@@ -218,12 +260,24 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
     };
     let target = SocketAddrV4::new(local, addr.port());
     let store = commit::Store {
-        file: opened.file,
         dir: cfg.data_dir.clone(),
         node: addr,
     };
-    let shared =
-        commit::start(store, wake, target, cfg.power_loss).map_err(io("start the fsync thread"))?;
+    let snapshot_on_disk = opened.storage.log.snapshot().last;
+    let replayer = Replayer::start(
+        wake.try_clone().map_err(io("open the wake-up socket"))?,
+        target,
+    )
+    .map_err(io("start the replay thread"))?;
+    let shared = commit::start(
+        store,
+        opened.files,
+        snapshot_on_disk,
+        wake,
+        target,
+        cfg.power_loss,
+    )
+    .map_err(io("start the storage threads"))?;
     log::info!(
         "{addr}: recovered term {}, {} log entries from {} records",
         opened.storage.current_term,
@@ -263,6 +317,8 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
             sent_snapshot: None,
             snapshot_cursor: BTreeMap::new(),
             lost,
+            replayer,
+            replaying: None,
         }),
     };
     Ok((node, shared))
@@ -580,7 +636,8 @@ impl Node {
     }
 
     /// Compacts the log (§7) once `--snapshot-entries` applied entries follow the snapshot,
-    /// through all but a tenth of them, which stay for followers a little behind.
+    /// through all but a tenth of them, which stay for followers a little behind. The replay
+    /// of the entries runs on the replay thread; the compaction happens when it is back.
     fn maybe_compact(
         &self,
         rt: &mut Runtime,
@@ -588,11 +645,40 @@ impl Node {
         state: &mut Cow<ServerState>,
         o: &mut Out<Self>,
     ) {
+        let replayed = rt
+            .replayer
+            .done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((through, kv)) = replayed {
+            rt.replaying = None;
+            let started = Instant::now();
+            let input = Input::CompactWith { through, state: kv };
+            let effects = self.server.step(id, state, input);
+            log::info!(
+                "{}: compacted the log through index {through} in {} ms",
+                self.addr,
+                started.elapsed().as_millis()
+            );
+            rt.forward(self, effects, state, o);
+        }
         let every = self.snapshot_entries;
         let trail = every / 10;
         let applied = state.commit_index;
-        if every > 0 && applied >= state.log().snapshot_index() + every + trail {
-            self.compact(rt, id, state, o, applied - trail);
+        if every > 0
+            && rt.replaying.is_none()
+            && applied >= state.log().snapshot_index() + every + trail
+        {
+            let through = applied - trail;
+            if rt
+                .replayer
+                .jobs
+                .send((state.log().clone(), through))
+                .is_ok()
+            {
+                rt.replaying = Some(through);
+            }
         }
     }
 
@@ -602,7 +688,7 @@ impl Node {
         id: Id,
         state: &mut Cow<ServerState>,
         o: &mut Out<Self>,
-        through: crate::raft::Index,
+        through: Index,
     ) {
         let started = Instant::now();
         let effects = self.server.step(id, state, Input::Compact(through));
@@ -704,6 +790,7 @@ impl Actor for Node {
         let mut rt = self.rt.borrow_mut();
         if src == rt.wake {
             rt.release(self, o);
+            self.maybe_compact(&mut rt, id, state, o);
             return self.report_synced(&mut rt, id, state, o);
         }
         let from = SocketAddrV4::from(src);

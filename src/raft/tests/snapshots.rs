@@ -35,6 +35,34 @@ fn compaction_is_refused_outside_the_applied_entries() {
 }
 
 #[test]
+fn a_compaction_with_the_state_replayed_by_the_host_is_the_same_compaction() {
+    let cfg = cluster(3);
+    let entries = (1..=5).map(|i| put(1, i, &format!("k{}", i % 2), &i.to_string()));
+    let mut s = follower(1, Log::from_entries(entries));
+    s.commit_index = 5;
+    s.kv = s.log().replay_through(5);
+    let copy = s.log().clone();
+    let mut by_host = s.clone();
+    let (effects, _) = step(&cfg, 0, &mut s, Input::Compact(4));
+    let state = copy.replay_through(4);
+    let input = Input::CompactWith { through: 4, state };
+    let (host_effects, changed) = step(&cfg, 0, &mut by_host, input);
+    assert!(changed);
+    assert_eq!(host_effects, effects);
+    assert_eq!(by_host, s);
+    // Replayed from an older copy of the log, and late: refused once out of range.
+    for through in [3, 4, 6] {
+        let input = Input::CompactWith {
+            through,
+            state: copy.replay_through(through.min(5)),
+        };
+        let (effects, changed) = step(&cfg, 0, &mut by_host, input);
+        assert!(!changed, "compact through {through}");
+        assert!(matches!(effects[..], [Effect::Refused(_)]), "{effects:?}");
+    }
+}
+
+#[test]
 fn a_leader_sends_its_snapshot_to_a_follower_behind_it() {
     let cfg = cluster(3);
     let log = compacted(&cfg, 3, 2, 1).hard.log;
