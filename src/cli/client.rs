@@ -4,6 +4,7 @@
 //! cluster.key` if it exists (where `raftright spawn` makes one when run from this directory).
 
 use super::{DEFAULT_DATA_DIR, KEY_FILE, KeyArgs};
+use raftright::raft::{Change, Status};
 use raftright::runtime::client::{Client, ClientError};
 use raftright::runtime::wire::{self, NodeStatus};
 use serde_json::json;
@@ -67,6 +68,29 @@ pub enum ClientOp {
         /// The member to lead next, as ip:port.
         addr: String,
     },
+    /// Add ADDR (ip:port, a server started with `node --join`) to the configuration, as a
+    /// voter, or with --learner as a learner (it receives the log but does not vote until
+    /// promoted); prints OK once the change has committed.
+    AddServer {
+        /// The server to add, as ip:port.
+        addr: String,
+        /// Add it without a vote: it catches up first, and `promote` makes it a voter.
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Make the learner ADDR a voter; prints OK once the change has committed.
+    Promote {
+        /// The learner to promote, as ip:port.
+        addr: String,
+    },
+    /// Remove the voter or learner ADDR from the configuration (the leader too: it steps down
+    /// once the change commits); prints OK once the change has committed.
+    RemoveServer {
+        /// The member to remove, as ip:port.
+        addr: String,
+    },
+    /// Print the configuration the leader uses: each voter and learner, and which one leads.
+    Members,
     /// Have ADDR (ip:port, one of --peers) compact its log into a snapshot through what it
     /// has applied, as --snapshot-entries does by itself; prints the snapshot's last index.
     Snapshot {
@@ -98,42 +122,78 @@ pub fn run(args: ClientArgs) -> Result<i32, super::CliError> {
         .choose(Some(&fallback), "talk to a cluster that runs without one")?;
     let mut client = Client::new(peers.clone(), key.auth.clone(), timeout)
         .map_err(|e| format!("cannot open a socket: {e}"))?;
-    let done = match args.op {
-        // Like etcdctl: a word on success, so that silence never has to mean it worked.
-        ClientOp::Put { key, value } => client.put(&key, &value).map(|()| println!("OK")),
-        ClientOp::Delete { key } => client.delete(&key).map(|()| println!("OK")),
-        ClientOp::Get { key } => client.get(&key).map(|value| match value {
-            Some(value) => println!("{value}"),
-            None => eprintln!("(no value for {key})"),
-        }),
-        ClientOp::Status { output } => {
-            return status(&mut client, &peers, timeout, &key, output);
-        }
-        ClientOp::TransferLeader { addr } => {
-            let target = wire::parse_addr(&addr)?;
-            client.transfer_leader(target).map(|()| println!("OK"))
-        }
-        ClientOp::Snapshot { addr } => {
-            let target = wire::parse_addr(&addr)?;
-            match client.snapshot(target, timeout)? {
-                Some(NodeStatus { status: s, .. }) => {
-                    println!(
-                        "snapshot through index {}; entries {}..={} kept",
-                        s.snapshot_index, s.first_index, s.last_log_index
-                    );
-                    Ok(())
-                }
-                None => {
+    let done =
+        match args.op {
+            // Like etcdctl: a word on success, so that silence never has to mean it worked.
+            ClientOp::Put { key, value } => client.put(&key, &value).map(|()| println!("OK")),
+            ClientOp::Delete { key } => client.delete(&key).map(|()| println!("OK")),
+            ClientOp::Get { key } => client.get(&key).map(|value| match value {
+                Some(value) => println!("{value}"),
+                None => eprintln!("(no value for {key})"),
+            }),
+            ClientOp::Status { output } => {
+                return status(&mut client, timeout, &key, output);
+            }
+            ClientOp::TransferLeader { addr } => {
+                let target = wire::parse_addr(&addr)?;
+                client.transfer_leader(target).map(|()| println!("OK"))
+            }
+            ClientOp::AddServer { addr, learner } => {
+                let id = wire::parse_addr(&addr)?.into();
+                let change = match learner {
+                    true => Change::AddLearner(id),
+                    false => Change::AddVoter(id),
+                };
+                client.change_membership(change).map(|_| println!("OK"))
+            }
+            ClientOp::Promote { addr } => {
+                let id = wire::parse_addr(&addr)?.into();
+                client
+                    .change_membership(Change::Promote(id))
+                    .map(|_| println!("OK"))
+            }
+            ClientOp::RemoveServer { addr } => {
+                let id = wire::parse_addr(&addr)?.into();
+                client
+                    .change_membership(Change::Remove(id))
+                    .map(|_| println!("OK"))
+            }
+            ClientOp::Members => {
+                let members = client
+                    .members(timeout.min(Duration::from_millis(STATUS_TIMEOUT_MS)))
+                    .map_err(|e| format!("network error: {e}"))?;
+                let Some((leader, status)) = members else {
                     return Err(format!(
-                        "{target} did not answer within {} ms ({})",
-                        timeout.as_millis(),
-                        key.silence_hint()
-                    )
-                    .into());
+                    "no leader answered within {} ms (no quorum, or none of --peers reachable; {})",
+                    timeout.min(Duration::from_millis(STATUS_TIMEOUT_MS)).as_millis(),
+                    key.silence_hint()
+                )
+                .into());
+                };
+                print!("{}", members_table(leader, &status));
+                Ok(())
+            }
+            ClientOp::Snapshot { addr } => {
+                let target = wire::parse_addr(&addr)?;
+                match client.snapshot(target, timeout)? {
+                    Some(NodeStatus { status: s, .. }) => {
+                        println!(
+                            "snapshot through index {}; entries {}..={} kept",
+                            s.snapshot_index, s.first_index, s.last_log_index
+                        );
+                        Ok(())
+                    }
+                    None => {
+                        return Err(format!(
+                            "{target} did not answer within {} ms ({})",
+                            timeout.as_millis(),
+                            key.silence_hint()
+                        )
+                        .into());
+                    }
                 }
             }
-        }
-    };
+        };
     match done {
         Err(e @ ClientError::Timeout { .. }) => Err(format!("{e} ({})", key.silence_hint()).into()),
         other => {
@@ -145,15 +205,16 @@ pub fn run(args: ClientArgs) -> Result<i32, super::CliError> {
 
 fn status(
     client: &mut Client,
-    peers: &[SocketAddrV4],
     timeout: Duration,
     key: &super::Chosen,
     output: StatusFormat,
 ) -> Result<i32, super::CliError> {
     let wait = timeout;
-    let answers = client
-        .status(wait)
+    // --peers, then the members a configuration names that --peers does not.
+    let (peers, answers) = client
+        .status_of_members(wait)
         .map_err(|e| format!("network error: {e}"))?;
+    let peers = &peers;
     match output {
         StatusFormat::Json => {
             for (id, (addr, answer)) in peers.iter().zip(&answers).enumerate() {
@@ -175,6 +236,35 @@ fn status(
         .into());
     }
     Ok(0)
+}
+
+/// The leader's configuration, one member a line: address, voter or learner, and which
+/// one leads; then the index of the configuration's entry and whether it has committed.
+fn members_table(leader: SocketAddrV4, s: &Status) -> String {
+    let addr = |id: stateright::actor::Id| SocketAddrV4::from(id).to_string();
+    let mut rows: Vec<(String, &str)> = s.voters.iter().map(|&v| (addr(v), "voter")).collect();
+    rows.extend(s.learners.iter().map(|&l| (addr(l), "learner")));
+    let width = rows.iter().map(|(a, _)| a.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (member, role) in rows {
+        let leads = if member == leader.to_string() {
+            "  leader"
+        } else {
+            ""
+        };
+        out.push_str(format!("{member:width$}  {role:7}{leads}").trim_end());
+        out.push('\n');
+    }
+    let committed = if s.commit_index >= s.membership_index {
+        "committed"
+    } else {
+        "not yet committed"
+    };
+    out.push_str(&format!(
+        "configuration of index {} ({committed}); leader {leader} in term {}\n",
+        s.membership_index, s.term
+    ));
+    out
 }
 
 /// One server's line; a server that did not answer has `"answered": false` and nulls.
