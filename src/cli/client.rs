@@ -4,7 +4,7 @@
 //! cluster.key` if it exists (where `raftright spawn` makes one when run from this directory).
 
 use super::{DEFAULT_DATA_DIR, KEY_FILE, KeyArgs};
-use raftright::raft::{Change, Status};
+use raftright::raft::{Change, Index, Status};
 use raftright::runtime::client::{Client, ClientError};
 use raftright::runtime::wire::{self, NodeStatus};
 use serde_json::json;
@@ -275,7 +275,12 @@ fn status_line(
     wait: Duration,
 ) -> String {
     let line = match status {
-        Some(NodeStatus { status: s, drops }) => json!({
+        Some(NodeStatus {
+            status: s,
+            drops,
+            lost_log,
+            lost_followers,
+        }) => json!({
             "id": id,
             "addr": addr.to_string(),
             "answered": true,
@@ -289,6 +294,8 @@ fn status_line(
             "first_index": s.first_index,
             "leader": s.leader.map(|l| SocketAddrV4::from(l).to_string()),
             "drops": drops,
+            "lost_log": lost_log,
+            "lost_followers": lost_followers.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
         }),
         None => json!({
             "id": id,
@@ -305,9 +312,26 @@ fn status_line(
             "first_index": null,
             "leader": null,
             "drops": null,
+            "lost_log": null,
+            "lost_followers": null,
         }),
     };
     line.to_string()
+}
+
+/// What the status table says of lost logs: this server's, or its followers' as their leader.
+fn lost_alert(lost_log: Option<Index>, lost_followers: &[SocketAddrV4]) -> String {
+    match (lost_log, lost_followers) {
+        (Some(n), _) => format!("LOST ITS LOG (acknowledged through {n}): replace it"),
+        (None, []) => "-".into(),
+        (None, lost) => format!(
+            "followers lost their log: {}",
+            lost.iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
 }
 
 /// Every server's status as aligned columns, one row per server; a server that did not answer
@@ -327,6 +351,7 @@ fn status_table(peers: &[SocketAddrV4], answers: &[Option<NodeStatus>], wait: Du
             "LAST LOG",
             "LEADER",
             "DROPS",
+            "ALERT",
         ]
         .map(String::from)
         .to_vec(),
@@ -334,7 +359,12 @@ fn status_table(peers: &[SocketAddrV4], answers: &[Option<NodeStatus>], wait: Du
     for (id, (peer, answer)) in peers.iter().zip(answers).enumerate() {
         let mut row = vec![id.to_string(), peer.to_string()];
         match answer {
-            Some(NodeStatus { status: s, drops }) => row.extend([
+            Some(NodeStatus {
+                status: s,
+                drops,
+                lost_log,
+                lost_followers,
+            }) => row.extend([
                 s.role.clone(),
                 s.term.to_string(),
                 addr(s.voted_for),
@@ -342,6 +372,7 @@ fn status_table(peers: &[SocketAddrV4], answers: &[Option<NodeStatus>], wait: Du
                 format!("{}:{}", s.last_log_index, s.last_log_term),
                 addr(s.leader),
                 (drops.junk + drops.oversized + drops.unknown_sender + drops.bad_mac).to_string(),
+                lost_alert(*lost_log, lost_followers),
             ]),
             None => row.push(format!("(no answer within {} ms)", wait.as_millis())),
         }
@@ -400,6 +431,8 @@ mod tests {
                     membership_index: 0,
                 },
                 drops: Default::default(),
+                lost_log: None,
+                lost_followers: vec![peers[1]],
             }),
             None,
         ];
@@ -408,8 +441,8 @@ mod tests {
         assert_eq!(
             rows,
             [
-                "ID  ADDRESS         ROLE    TERM  VOTED FOR       COMMIT  LAST LOG  LEADER          DROPS",
-                "0   127.0.0.1:3000  Leader  3     127.0.0.1:3000  7       8:3       127.0.0.1:3000  0",
+                "ID  ADDRESS         ROLE    TERM  VOTED FOR       COMMIT  LAST LOG  LEADER          DROPS  ALERT",
+                "0   127.0.0.1:3000  Leader  3     127.0.0.1:3000  7       8:3       127.0.0.1:3000  0      followers lost their log: 127.0.0.1:3001",
                 "1   127.0.0.1:3001  (no answer within 1000 ms)",
             ]
         );

@@ -25,7 +25,7 @@ const fn exhaustive(mutant: Mutant, property: &'static str, model: &'static str)
 
 /// Every mutant, with where it is caught, exhaustively: each in a model of the default suite but
 /// the configuration-change ones, in models of their own.
-pub const CATCHES: [Catch; 42] = [
+pub const CATCHES: [Catch; 43] = [
     exhaustive(
         Mutant::RequestVoteBeforeFsync,
         p::ELECTION_SAFETY,
@@ -208,6 +208,11 @@ pub const CATCHES: [Catch; 42] = [
     exhaustive(
         Mutant::AppendBelowSnapshot,
         p::LOG_MATCHING,
+        "models/compaction.toml",
+    ),
+    exhaustive(
+        Mutant::KeepConflictingAfterInstall,
+        p::LOG_TERMS_NEVER_DECREASE,
         "models/compaction.toml",
     ),
     exhaustive(

@@ -18,6 +18,7 @@ use std::sync::Arc;
 pub const ELECTION_SAFETY: &str = "Election Safety";
 pub const LEADER_APPEND_ONLY: &str = "Leader Append-Only";
 pub const LOG_MATCHING: &str = "Log Matching";
+pub const LOG_TERMS_NEVER_DECREASE: &str = "Log Terms Never Decrease";
 pub const LEADER_COMPLETENESS: &str = "Leader Completeness";
 pub const STATE_MACHINE_SAFETY: &str = "State Machine Safety";
 pub const REPLAYS_COMMITS: &str = "State Machine Replays Commits";
@@ -41,10 +42,11 @@ pub const TRANSFER_ELECTS: &str = "a leadership transfer elects its target";
 pub const CHANGE_COMMITS: &str = "a configuration change commits";
 pub const CHANGES_COMMIT: &str = "two configuration changes commit";
 
-pub const ALWAYS: [&str; 13] = [
+pub const ALWAYS: [&str; 14] = [
     ELECTION_SAFETY,
     LEADER_APPEND_ONLY,
     LOG_MATCHING,
+    LOG_TERMS_NEVER_DECREASE,
     LEADER_COMPLETENESS,
     STATE_MACHINE_SAFETY,
     REPLAYS_COMMITS,
@@ -68,6 +70,10 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
         }),
         Property::always(LOG_MATCHING, |_, s: &State| {
             with_servers(s, |servers| log_matching(&s.history.committed, servers))
+        }),
+        Property::always(LOG_TERMS_NEVER_DECREASE, |_, s: &State| {
+            iter_servers(s)
+                .all(|v| terms_never_decrease(Logical::new(v.log(), &s.history.committed)))
         }),
         Property::always(LEADER_COMPLETENESS, |_, s: &State| {
             iter_servers(s).all(|l| leader_completeness(&s.history.committed, l))
@@ -306,6 +312,18 @@ pub fn log_matching(committed: &OrdMap<Index, Committed>, servers: &[&ServerStat
             Some(i) => is_prefix(a, b, i),
             None => true,
         }
+    })
+}
+
+/// Log Terms Never Decrease: along every log, each entry's term is at least the one before
+/// it (a leader appends in its own term, the latest in its log, and a follower's log is a
+/// prefix of some leader's). The up-to-date check reads only the last term, so it relies on
+/// this; a log kept behind a snapshot it conflicts with (Figure 13, step 7) breaks it.
+pub fn terms_never_decrease(log: Logical) -> bool {
+    let mut previous = 0;
+    (1..=log.last_index()).all(|i| match log.term_at(i) {
+        Some(term) => std::mem::replace(&mut previous, term) <= term,
+        None => true,
     })
 }
 

@@ -87,6 +87,9 @@ mutants! {
     /// An AppendEntries whose prevLogIndex is inside the snapshot: append its entries after the
     /// snapshot instead of skipping the ones the snapshot covers.
     AppendBelowSnapshot = "append-below-snapshot", "append entries a snapshot covers after the snapshot";
+    /// Figure 13, step 7 broken: keep the entries after an installed snapshot even when the log
+    /// does not hold the snapshot's last entry.
+    KeepConflictingAfterInstall = "keep-conflicting-after-install", "keep a conflicting log after an installed snapshot";
 
     // ---- rules for all servers ----
     /// Apply log entries past commitIndex whenever commitIndex moves.

@@ -163,7 +163,7 @@ impl Step<'_, '_> {
         let last = snapshot.last;
         let st = self.st();
         if rules::installs_snapshot(self.cfg, st.commit_index, last) {
-            let keep = rules::keeps_entries_after_snapshot(st.log(), last);
+            let keep = rules::keeps_entries_after_snapshot(self.cfg, st.log(), last);
             let st = self.st_mut();
             if !keep {
                 // Entries after the old commit point may be replaced: only the committed
@@ -355,7 +355,15 @@ impl Step<'_, '_> {
             if hint <= before.match_index {
                 // The follower says it lacks an entry it acknowledged: the rejection is stale
                 // (reordered), or the follower lost its disk. Answering every such rejection at
-                // once would be a storm of AppendEntries that cannot succeed; heartbeats go on.
+                // once would be a storm of AppendEntries that cannot succeed; heartbeats go on,
+                // and the host, which sees every heartbeat answered so, can tell a lost disk.
+                if conflict.term.is_none() {
+                    self.refuse(Refusal::FollowerLostEntries {
+                        follower,
+                        holds: conflict.index.saturating_sub(1),
+                        acknowledged: before.match_index,
+                    });
+                }
                 return;
             }
             after.on_reject(hint);

@@ -192,8 +192,8 @@ pub fn installs_snapshot(cfg: &Config, commit: Index, last: LogId) -> bool {
 
 /// Figure 13, step 6: if the log holds the snapshot's last entry (same index and term), the
 /// entries after it stay; otherwise the whole log goes (step 7).
-pub fn keeps_entries_after_snapshot(log: &Log, last: LogId) -> bool {
-    log.matches(last.index, last.term)
+pub fn keeps_entries_after_snapshot(cfg: &Config, log: &Log, last: LogId) -> bool {
+    is(cfg, Mutant::KeepConflictingAfterInstall) || log.matches(last.index, last.term)
 }
 
 // ---- rules for all servers ---------------------------------------------------------------

@@ -63,6 +63,15 @@ pub enum Refusal {
         match_index: Index,
         last_index: Index,
     },
+    #[error(
+        "{} acknowledged the log through index {acknowledged} but now holds only {holds} entries: it lost its disk, or this answer is stale",
+        addr(*follower)
+    )]
+    FollowerLostEntries {
+        follower: Id,
+        holds: Index,
+        acknowledged: Index,
+    },
     #[error("a TimeoutNow of term 0, which no leader has")]
     TimeoutNowOfTermZero,
     #[error("a leadership transfer to {}, which is not a member", addr(*target))]

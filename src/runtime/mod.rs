@@ -8,6 +8,7 @@
 //! - [`wal`]: the snapshot file, the checksummed write-ahead log, and their recovery.
 //! - [`chunks`]: InstallSnapshot cut into datagrams and put back together.
 //! - [`commit`]: group commit, one fsync for many saves, on a thread of its own.
+//! - [`lost`]: a follower that lost what it acknowledged, found and kept out until replaced.
 //! - [`node`]: the wrapper actor that persists `Save`s itself, and the spawn wiring.
 //! - [`outbox`]: each message waits for what the protocol says it needs on disk.
 //! - [`client`]: leader discovery through hints, retries with the same client id and sequence.
@@ -18,6 +19,7 @@ pub mod chunks;
 pub mod client;
 pub mod commit;
 pub mod loadgen;
+pub mod lost;
 pub mod node;
 pub mod outbox;
 pub mod wal;

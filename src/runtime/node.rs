@@ -27,10 +27,13 @@
 use super::auth::{Auth, MacError};
 use super::chunks::{self, Outcome, Reassembly};
 use super::commit::{self, Committer, Shared};
+use super::lost::LostLogs;
 use super::outbox::Outbox;
 use super::wal::{self, WalError};
 use super::wire::{self, Drops, Incoming, Rejected};
-use crate::raft::{Config, Effect, HardState, Input, LogId, Msg, ServerState, Timer};
+use crate::raft::{
+    Config, Effect, HardState, Index, Input, LogId, Msg, Refusal, ServerState, Timer,
+};
 use stateright::actor::{Actor, Id, Out};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -168,6 +171,7 @@ pub struct Node {
     seeds: Vec<Id>,
     auth: Auth,
     snapshot_entries: u64,
+    data_dir: PathBuf,
     rt: RefCell<Runtime>,
 }
 
@@ -189,6 +193,8 @@ struct Runtime {
     sent_snapshot: Option<(LogId, Arc<Vec<u8>>)>,
     /// Per follower: the snapshot being sent to it and the chunk its next window starts at.
     snapshot_cursor: BTreeMap<Id, (LogId, usize)>,
+    /// Followers that lost their log, and whether this node did.
+    lost: LostLogs,
 }
 
 /// Recovers a node's storage, starts its syncer and builds its actor. A port already in use
@@ -236,6 +242,16 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
         opened.storage.log.len(),
         opened.records
     );
+    let lost = LostLogs::open(&cfg.data_dir);
+    if let Some(acknowledged) = lost.own {
+        log::error!(
+            "{addr}: this node lost the log it had acknowledged through index {acknowledged} \
+             ({} says so): it neither votes nor acknowledges until it is replaced (remove it, \
+             wipe {}, start it with --join, add it back)",
+            cfg.data_dir.join(super::lost::MARKER_FILE).display(),
+            cfg.data_dir.display()
+        );
+    }
     if cfg.auth.is_insecure() {
         log::warn!(
             "{addr}: running --insecure: datagrams carry no MAC, and this node believes any \
@@ -248,6 +264,7 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
         seeds: cfg.peers.iter().map(|&a| Id::from(a)).collect(),
         auth: cfg.auth.clone(),
         snapshot_entries: cfg.snapshot_entries,
+        data_dir: cfg.data_dir.clone(),
         rt: RefCell::new(Runtime {
             committer: Committer::new(shared.clone(), &opened.storage, addr),
             recovered: Some(opened.storage),
@@ -258,6 +275,7 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
             reassembly: Reassembly::default(),
             sent_snapshot: None,
             snapshot_cursor: BTreeMap::new(),
+            lost,
         }),
     };
     Ok((node, shared))
@@ -355,7 +373,7 @@ impl Runtime {
                 return;
             }
             Msg::StatusResponse(status) => {
-                let answer = wire::status_response(status.clone(), self.drops);
+                let answer = wire::status_response(status.clone(), self.drops, &self.lost);
                 wire::seal(&node.auth, node.addr, dst, &answer)
             }
             _ => wire::seal(&node.auth, node.addr, dst, msg),
@@ -387,11 +405,57 @@ impl Runtime {
                 }
                 Effect::SetTimer(timer) => o.set_timer(timer, node.server.timer_range(timer)),
                 Effect::CancelTimer(timer) => o.cancel_timer(timer),
+                Effect::Refused(Refusal::FollowerLostEntries {
+                    follower,
+                    holds,
+                    acknowledged,
+                }) => self.follower_behind(node, o, follower, holds, acknowledged),
                 Effect::Refused(why) => log::warn!("{}: refused: {why}", node.addr),
             }
         }
         for (to, msg) in now {
             self.send(node, o, to, &msg);
+        }
+    }
+
+    /// As a leader: `follower` answered a heartbeat holding `holds` entries, fewer than the
+    /// `acknowledged` it had acknowledged. Heartbeats answered so in a row mean a lost disk:
+    /// say so once, loudly, and tell the follower at every such answer (a datagram may be lost).
+    fn follower_behind(
+        &mut self,
+        node: &Node,
+        o: &mut Out<Node>,
+        follower: Id,
+        holds: Index,
+        acknowledged: Index,
+    ) {
+        let dst = SocketAddrV4::from(follower);
+        let known = self.lost.followers.contains_key(&follower);
+        if !self.lost.answered_behind(follower, acknowledged) {
+            log::warn!(
+                "{}: {dst} holds {holds} entries but acknowledged through index {acknowledged} \
+                 (a stale answer, or a lost disk)",
+                node.addr
+            );
+            return;
+        }
+        if !known {
+            log::error!(
+                "{}: {dst} LOST ITS LOG: it acknowledged through index {acknowledged} and now \
+                 holds {holds} entries (its disk was wiped or its log cut). It no longer votes or \
+                 counts toward commit; replace it: remove-server, wipe its data directory, start \
+                 it with --join, add-server",
+                node.addr
+            );
+        }
+        match wire::seal(
+            &node.auth,
+            node.addr,
+            dst,
+            &wire::lost_log_message(acknowledged),
+        ) {
+            Ok(bytes) => o.send(follower, Datagram(bytes)),
+            Err(e) => log::warn!("{}: cannot send to {dst}: {e}", node.addr),
         }
     }
 
@@ -538,7 +602,7 @@ impl Node {
         let incoming = wire::open_incoming(&self.auth, from, self.addr, datagram)?;
         let from_peer = match &incoming {
             Incoming::Msg(msg) => msg.term().is_some(),
-            Incoming::Chunk(_) => true,
+            Incoming::Chunk(_) | Incoming::LostLog { .. } => true,
             Incoming::SnapshotRequest => false,
         };
         if from_peer && !self.knows(state, Id::from(from)) {
@@ -595,6 +659,42 @@ impl Node {
         if log_through > state.log_synced {
             let effects = self.server.step(id, state, Input::Synced { log_through });
             rt.forward(self, effects, state, o);
+        }
+    }
+
+    /// A leader says this node lost the log it acknowledged through `acknowledged`. True only
+    /// if the log is indeed shorter; then the node records it and takes no further part.
+    fn told_lost_log(
+        &self,
+        rt: &mut Runtime,
+        state: &ServerState,
+        leader: SocketAddrV4,
+        acknowledged: Index,
+    ) {
+        let holds = state.log().last_index();
+        if holds >= acknowledged {
+            log::debug!(
+                "{}: {leader} says this node lost its log, but it holds {holds} entries",
+                self.addr
+            );
+            return;
+        }
+        match rt.lost.mark_own(&self.data_dir, acknowledged, leader) {
+            Ok(false) => {}
+            Ok(true) => log::error!(
+                "{}: THIS NODE LOST ITS LOG: {leader} says it acknowledged through index \
+                 {acknowledged}, and it holds {holds} entries. It neither votes nor acknowledges \
+                 from now on, across restarts; replace it: remove-server, wipe {}, start it with \
+                 --join, add-server",
+                self.addr,
+                self.data_dir.display()
+            ),
+            Err(e) => log::error!(
+                "{}: lost its log (acknowledged through {acknowledged}, holds {holds}), and \
+                 cannot record it in {}: {e}",
+                self.addr,
+                self.data_dir.display()
+            ),
         }
     }
 
@@ -728,6 +828,11 @@ impl Actor for Node {
                     return self.report_synced(&mut rt, id, state, o);
                 }
             },
+            Ok(Incoming::LostLog { acknowledged }) => {
+                self.told_lost_log(&mut rt, state, from, acknowledged);
+                rt.release(self, o);
+                return self.report_synced(&mut rt, id, state, o);
+            }
             Ok(Incoming::SnapshotRequest) => {
                 let applied = state.commit_index;
                 if applied > state.log().snapshot_index() {
@@ -742,6 +847,15 @@ impl Actor for Node {
                 return self.report_synced(&mut rt, id, state, o);
             }
         };
+        if rt.lost.own.is_some() && msg.term().is_some() {
+            // A node that lost its log takes no part: no vote, no acknowledgement.
+            log::debug!("{}: lost its log; ignored a message from {from}", self.addr);
+            rt.release(self, o);
+            return self.report_synced(&mut rt, id, state, o);
+        }
+        if let Msg::AppendEntriesResponse { success: true, .. } = msg {
+            rt.lost.answered(src);
+        }
         let before = Before::of(id, state);
         let effects = self.server.step(id, state, Input::Msg(src, msg));
         rt.forward(self, effects, state, o);
@@ -752,6 +866,9 @@ impl Actor for Node {
 
     fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
         let mut rt = self.rt.borrow_mut();
+        if rt.lost.own.is_some() {
+            return; // no campaign from a node that lost its log
+        }
         let before = Before::of(id, state);
         let effects = self.server.step(id, state, Input::Timeout(*timer));
         rt.forward(self, effects, state, o);

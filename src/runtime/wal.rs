@@ -484,8 +484,13 @@ fn write_tmp(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<(File, Pat
 /// Checkpoint, first half: replaces `DIR/raft.snap` by `snapshot_bytes` (from
 /// [`encode_snapshot`]) so that a crash leaves either the old file or the new one.
 pub fn write_snapshot(dir: &Path, snapshot_bytes: &[u8]) -> std::io::Result<()> {
-    let (_, tmp) = write_tmp(dir, SNAPSHOT_FILE, snapshot_bytes)?;
-    std::fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
+    replace_file(dir, SNAPSHOT_FILE, snapshot_bytes)
+}
+
+/// Replaces `DIR/NAME` by `bytes` so that a crash leaves either the old file or the new one.
+pub fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let (_, tmp) = write_tmp(dir, name, bytes)?;
+    std::fs::rename(&tmp, dir.join(name))?;
     sync_dir(dir)
 }
 

@@ -15,7 +15,8 @@
 
 use super::auth::{Auth, MacError};
 use super::chunks::SnapshotChunk;
-use crate::raft::{Msg, Status};
+use super::lost::LostLogs;
+use crate::raft::{Index, Msg, Status};
 use serde::{Deserialize, Serialize};
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
 
@@ -80,6 +81,13 @@ pub struct NodeStatus {
     pub status: Status,
     #[serde(default)]
     pub drops: Drops,
+    /// This node lost its log: it had acknowledged through this index, and takes no part
+    /// until it is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_log: Option<Index>,
+    /// As a leader: the followers found to have lost their log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_followers: Vec<SocketAddrV4>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -167,6 +175,8 @@ enum RuntimeWire {
     /// An operator asks a node to compact its log through what it has applied now; the node
     /// answers with its status.
     SnapshotRequest,
+    /// A leader tells a follower that it lost the log it had acknowledged through this index.
+    LostLog { acknowledged: Index },
 }
 
 /// What an authentic datagram carries.
@@ -175,6 +185,7 @@ pub enum Incoming {
     Msg(Msg),
     Chunk(SnapshotChunk),
     SnapshotRequest,
+    LostLog { acknowledged: Index },
 }
 
 /// The datagram payload of one snapshot chunk.
@@ -185,6 +196,11 @@ pub fn chunk_message(chunk: &SnapshotChunk) -> impl Serialize {
 /// The datagram payload that asks a node to take a snapshot now.
 pub fn snapshot_request() -> impl Serialize {
     RuntimeWire::SnapshotRequest
+}
+
+/// The datagram payload that tells a follower it lost its log.
+pub fn lost_log_message(acknowledged: Index) -> impl Serialize {
+    RuntimeWire::LostLog { acknowledged }
 }
 
 /// Like [`open`], for any datagram a node accepts: a protocol message, a snapshot chunk or a
@@ -203,6 +219,7 @@ pub fn open_incoming(
         Err(Rejected::Junk) => match serde_json::from_slice(payload) {
             Ok(RuntimeWire::SnapshotChunk(chunk)) => Ok(Incoming::Chunk(chunk)),
             Ok(RuntimeWire::SnapshotRequest) => Ok(Incoming::SnapshotRequest),
+            Ok(RuntimeWire::LostLog { acknowledged }) => Ok(Incoming::LostLog { acknowledged }),
             Err(_) => Err(Rejected::Junk),
         },
         other => other.map(Incoming::Msg),
@@ -210,8 +227,13 @@ pub fn open_incoming(
 }
 
 /// The answer to a `StatusRequest`, as a node sends it.
-pub fn status_response(status: Status, drops: Drops) -> impl Serialize {
-    StatusWire::StatusResponse(NodeStatus { status, drops })
+pub fn status_response(status: Status, drops: Drops, lost: &LostLogs) -> impl Serialize {
+    StatusWire::StatusResponse(NodeStatus {
+        status,
+        drops,
+        lost_log: lost.own,
+        lost_followers: lost.followers.keys().map(|&f| f.into()).collect(),
+    })
 }
 
 /// Parses one IPv4 `host:port` (a name resolves to its first IPv4 address).
@@ -440,7 +462,8 @@ mod tests {
             unknown_sender: 3,
             bad_mac: 4,
         };
-        let bytes = serde_json::to_vec(&status_response(status.clone(), drops)).unwrap();
+        let lost = LostLogs::default();
+        let bytes = serde_json::to_vec(&status_response(status.clone(), drops, &lost)).unwrap();
         let text = std::str::from_utf8(&bytes).unwrap();
         assert!(
             text.starts_with(r#"{"type":"StatusResponse","role":"Leader","term":3,"#),
@@ -454,7 +477,9 @@ mod tests {
             decode_status(&bytes),
             Some(NodeStatus {
                 status: status.clone(),
-                drops
+                drops,
+                lost_log: None,
+                lost_followers: Vec::new(),
             })
         );
         assert_eq!(decode(&bytes), Ok(Msg::StatusResponse(status.clone())));
