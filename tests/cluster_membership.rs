@@ -248,6 +248,17 @@ fn grow_from_three_to_five_then_shrink_back_to_three_with_clients_writing() {
         members(&cluster, &cluster.all()),
         (vec![0, 1, 2, 3, 4], vec![])
     );
+    // `status` asked of the first three shows the two added servers too.
+    let out = client_of(&cluster, &[0, 1, 2], &["status", "-w", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 5, "{}", stdout(&out));
+    for l in &lines {
+        assert_eq!(l["voters"].as_array().map(Vec::len), Some(5), "{l}");
+    }
     traffic.wait_for_writes(50);
 
     // Shrink: remove two of the first three, but not the leader (another test removes it).
@@ -425,7 +436,7 @@ fn refused_changes_exit_non_zero_with_their_reason() {
     );
     let err = refused(&cluster, &all, &["promote", &x]);
     assert!(
-        err.contains(&format!("refused: {x} is not a learner")),
+        err.contains(&format!("refused: {x} is not a member")),
         "{err}"
     );
     let err = refused(&cluster, &all, &["promote", &member]);

@@ -503,9 +503,20 @@ impl Client {
                     pause_until(deadline, Duration::from_millis(50));
                 }
                 Some((Err(why), _)) => {
-                    if unanswered && let Some(index) = self.made(change)? {
-                        return self.wait_committed(change, index, deadline);
+                    let leader = self.members(Duration::from_millis(300))?;
+                    let now = leader.as_ref().map(|(_, s)| s);
+                    if unanswered && let Some(s) = now.filter(|s| reflects(change, s)) {
+                        return self.wait_committed(change, s.membership_index, deadline);
                     }
+                    // Promoting a server that is no member at all: say that, not "no learner".
+                    let why = match (why, now) {
+                        (ChangeRefused::NotALearner(id), Some(s))
+                            if !s.voters.contains(&id) && !s.learners.contains(&id) =>
+                        {
+                            ChangeRefused::UnknownServer(id)
+                        }
+                        _ => why,
+                    };
                     return Err(ClientError::Refused(why));
                 }
                 None => {
@@ -550,14 +561,6 @@ impl Client {
                 Err(why) => self.rejected = Some((from, why)),
             }
         }
-    }
-
-    /// The index of the configuration that the leader uses, if it already reflects `change`.
-    fn made(&mut self, change: Change) -> io::Result<Option<Index>> {
-        Ok(self
-            .members(Duration::from_millis(300))?
-            .filter(|(_, s)| reflects(change, s))
-            .map(|(_, s)| s.membership_index))
     }
 
     /// Polls every known server until one reports a committed configuration at or after
