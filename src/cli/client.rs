@@ -122,78 +122,78 @@ pub fn run(args: ClientArgs) -> Result<i32, super::CliError> {
         .choose(Some(&fallback), "talk to a cluster that runs without one")?;
     let mut client = Client::new(peers.clone(), key.auth.clone(), timeout)
         .map_err(|e| format!("cannot open a socket: {e}"))?;
-    let done =
-        match args.op {
-            // Like etcdctl: a word on success, so that silence never has to mean it worked.
-            ClientOp::Put { key, value } => client.put(&key, &value).map(|()| println!("OK")),
-            ClientOp::Delete { key } => client.delete(&key).map(|()| println!("OK")),
-            ClientOp::Get { key } => client.get(&key).map(|value| match value {
-                Some(value) => println!("{value}"),
-                None => eprintln!("(no value for {key})"),
-            }),
-            ClientOp::Status { output } => {
-                return status(&mut client, timeout, &key, output);
-            }
-            ClientOp::TransferLeader { addr } => {
-                let target = wire::parse_addr(&addr)?;
-                client.transfer_leader(target).map(|()| println!("OK"))
-            }
-            ClientOp::AddServer { addr, learner } => {
-                let id = wire::parse_addr(&addr)?.into();
-                let change = match learner {
-                    true => Change::AddLearner(id),
-                    false => Change::AddVoter(id),
-                };
-                client.change_membership(change).map(|_| println!("OK"))
-            }
-            ClientOp::Promote { addr } => {
-                let id = wire::parse_addr(&addr)?.into();
-                client
-                    .change_membership(Change::Promote(id))
-                    .map(|_| println!("OK"))
-            }
-            ClientOp::RemoveServer { addr } => {
-                let id = wire::parse_addr(&addr)?.into();
-                client
-                    .change_membership(Change::Remove(id))
-                    .map(|_| println!("OK"))
-            }
-            ClientOp::Members => {
-                let members = client
-                    .members(timeout.min(Duration::from_millis(STATUS_TIMEOUT_MS)))
-                    .map_err(|e| format!("network error: {e}"))?;
-                let Some((leader, status)) = members else {
-                    return Err(format!(
-                    "no leader answered within {} ms (no quorum, or none of --peers reachable; {})",
-                    timeout.min(Duration::from_millis(STATUS_TIMEOUT_MS)).as_millis(),
+    let done = match args.op {
+        // Like etcdctl: a word on success, so that silence never has to mean it worked.
+        ClientOp::Put { key, value } => client.put(&key, &value).map(|()| println!("OK")),
+        ClientOp::Delete { key } => client.delete(&key).map(|()| println!("OK")),
+        ClientOp::Get { key } => client.get(&key).map(|value| match value {
+            Some(value) => println!("{value}"),
+            None => eprintln!("(no value for {key})"),
+        }),
+        ClientOp::Status { output } => {
+            return status(&mut client, timeout, &key, output);
+        }
+        ClientOp::TransferLeader { addr } => {
+            let target = wire::parse_addr(&addr)?;
+            client.transfer_leader(target).map(|()| println!("OK"))
+        }
+        ClientOp::AddServer { addr, learner } => {
+            let id = wire::parse_addr(&addr)?.into();
+            let change = match learner {
+                true => Change::AddLearner(id),
+                false => Change::AddVoter(id),
+            };
+            client.change_membership(change).map(|_| println!("OK"))
+        }
+        ClientOp::Promote { addr } => {
+            let id = wire::parse_addr(&addr)?.into();
+            client
+                .change_membership(Change::Promote(id))
+                .map(|_| println!("OK"))
+        }
+        ClientOp::RemoveServer { addr } => {
+            let id = wire::parse_addr(&addr)?.into();
+            client
+                .change_membership(Change::Remove(id))
+                .map(|_| println!("OK"))
+        }
+        ClientOp::Members => {
+            let members = client
+                .members(timeout)
+                .map_err(|e| format!("network error: {e}"))?;
+            let Some((leader, status)) = members else {
+                let why = format!(
+                    "no leader answered within {} ms (no quorum, or none of --peers \
+                     reachable; {})",
+                    timeout.as_millis(),
                     key.silence_hint()
-                )
-                .into());
-                };
-                print!("{}", members_table(leader, &status));
-                Ok(())
-            }
-            ClientOp::Snapshot { addr } => {
-                let target = wire::parse_addr(&addr)?;
-                match client.snapshot(target, timeout)? {
-                    Some(NodeStatus { status: s, .. }) => {
-                        println!(
-                            "snapshot through index {}; entries {}..={} kept",
-                            s.snapshot_index, s.first_index, s.last_log_index
-                        );
-                        Ok(())
-                    }
-                    None => {
-                        return Err(format!(
-                            "{target} did not answer within {} ms ({})",
-                            timeout.as_millis(),
-                            key.silence_hint()
-                        )
-                        .into());
-                    }
+                );
+                return Err(why.into());
+            };
+            print!("{}", members_table(leader, &status));
+            Ok(())
+        }
+        ClientOp::Snapshot { addr } => {
+            let target = wire::parse_addr(&addr)?;
+            match client.snapshot(target, timeout)? {
+                Some(NodeStatus { status: s, .. }) => {
+                    println!(
+                        "snapshot through index {}; entries {}..={} kept",
+                        s.snapshot_index, s.first_index, s.last_log_index
+                    );
+                    Ok(())
+                }
+                None => {
+                    return Err(format!(
+                        "{target} did not answer within {} ms ({})",
+                        timeout.as_millis(),
+                        key.silence_hint()
+                    )
+                    .into());
                 }
             }
-        };
+        }
+    };
     match done {
         Err(e @ ClientError::Timeout { .. }) => Err(format!("{e} ({})", key.silence_hint()).into()),
         other => {

@@ -440,16 +440,25 @@ impl Client {
     }
 
     /// The configuration as the leader with the highest term reports it, and that leader's
-    /// address; `None` when no server that answered within `wait` leads. Servers that a
-    /// configuration names are asked too, though not in `--peers`.
+    /// address; `None` when no server leads within `wait` (asked again every 300 ms: an
+    /// election may be under way). Servers that a configuration names are asked too, though
+    /// not in `--peers`.
     pub fn members(&mut self, wait: Duration) -> io::Result<Option<(SocketAddrV4, Status)>> {
-        let (peers, answers) = self.status_of_members(wait)?;
-        Ok(peers
-            .into_iter()
-            .zip(answers)
-            .filter_map(|(addr, a)| a.map(|a| (addr, a.status)))
-            .filter(|(_, s)| s.role == "Leader")
-            .max_by_key(|(_, s)| s.term))
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (peers, answers) = self.status_of_members(left.min(Duration::from_millis(300)))?;
+            let leader = peers
+                .into_iter()
+                .zip(answers)
+                .filter_map(|(addr, a)| a.map(|a| (addr, a.status)))
+                .filter(|(_, s)| s.role == "Leader")
+                .max_by_key(|(_, s)| s.term);
+            if leader.is_some() || Instant::now() >= deadline {
+                return Ok(leader);
+            }
+            pause_until(deadline, Duration::from_millis(50));
+        }
     }
 
     /// A configuration change (thesis §4.1): finds the leader as [`Client::execute`] does,

@@ -723,7 +723,7 @@ impl Node {
             match (before.member, m.contains(id)) {
                 (true, false) => log::warn!(
                     "{me}: removed from the configuration (index {}): this server no longer \
-                     votes or campaigns, and can be added again",
+                     campaigns; stop it, or add it back",
                     after.membership_index
                 ),
                 (false, true) => log::info!(
