@@ -60,7 +60,8 @@ pub enum ClientError {
     /// The leader took a configuration change, which did not commit in time.
     #[error(
         "the leader appended the change at index {index}, but it did not commit within {} ms \
-         (no quorum?; last seen: {last}); it may still take effect: `members` shows whether it did",
+         (no quorum?; last seen: {last}); it may still take effect: the members command shows \
+         whether it did",
         timeout.as_millis()
     )]
     NotCommitted {
