@@ -453,4 +453,34 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn members_lists_voters_then_learners_and_marks_the_leader() {
+        let id = |a: &str| stateright::actor::Id::from(a.parse::<SocketAddrV4>().unwrap());
+        let leader: SocketAddrV4 = "127.0.0.1:3001".parse().unwrap();
+        let status = Status {
+            role: "Leader".into(),
+            term: 2,
+            voted_for: None,
+            commit_index: 6,
+            last_log_index: 7,
+            last_log_term: 2,
+            snapshot_index: 0,
+            first_index: 1,
+            leader: Some(leader.into()),
+            voters: vec![id("127.0.0.1:3000"), id("127.0.0.1:3001")],
+            learners: vec![id("127.0.0.1:3010")],
+            membership_index: 7,
+        };
+        let table = members_table(leader, &status);
+        assert_eq!(
+            table.lines().collect::<Vec<_>>(),
+            [
+                "127.0.0.1:3000  voter",
+                "127.0.0.1:3001  voter    leader",
+                "127.0.0.1:3010  learner",
+                "configuration of index 7 (not yet committed); leader 127.0.0.1:3001 in term 2",
+            ]
+        );
+    }
 }

@@ -712,4 +712,51 @@ mod tests {
             "the stale hint led the client back to the silent server"
         );
     }
+
+    #[test]
+    fn a_hint_naming_a_server_outside_peers_is_followed() {
+        // The leader was added after the client's --peers were written.
+        let (leader, leader_got) = fake_server(Some(Reply::Ok {
+            result: OpResult::Done,
+        }));
+        let (follower, _) = fake_server(Some(Reply::NotLeader {
+            leader_hint: Some(Id::from(leader)),
+        }));
+        let mut client = Client::new(vec![follower], Auth::Insecure, Duration::from_secs(3))
+            .unwrap()
+            .with_attempt_timeout(Duration::from_millis(200));
+        client.put("k", "v").expect("the put reaches the leader");
+        assert_eq!(leader_got.load(Ordering::SeqCst), 1);
+        assert_eq!(client.peers, [follower, leader]);
+    }
+
+    #[test]
+    fn a_change_is_made_once_the_configuration_reflects_it() {
+        let (a, b) = (Id::from(1), Id::from(2));
+        let status = |voters: Vec<Id>, learners: Vec<Id>| Status {
+            role: "Leader".into(),
+            term: 1,
+            voted_for: None,
+            commit_index: 0,
+            last_log_index: 0,
+            last_log_term: 0,
+            snapshot_index: 0,
+            first_index: 1,
+            leader: None,
+            voters,
+            learners,
+            membership_index: 0,
+        };
+        let learner = status(vec![a], vec![b]);
+        let voter = status(vec![a, b], vec![]);
+        let gone = status(vec![a], vec![]);
+        assert!(reflects(Change::AddLearner(b), &learner));
+        assert!(!reflects(Change::AddVoter(b), &learner));
+        assert!(!reflects(Change::Promote(b), &learner));
+        assert!(reflects(Change::Promote(b), &voter));
+        assert!(reflects(Change::AddVoter(b), &voter));
+        assert!(!reflects(Change::Remove(b), &learner));
+        assert!(!reflects(Change::Remove(b), &voter));
+        assert!(reflects(Change::Remove(b), &gone));
+    }
 }
