@@ -781,10 +781,18 @@ impl Actor for Node {
         format!("raftright node {}", self.addr)
     }
 
-    fn on_start(&self, _id: Id, _spawn_storage: &Option<()>, o: &mut Out<Self>) -> ServerState {
+    fn on_start(&self, id: Id, _spawn_storage: &Option<()>, o: &mut Out<Self>) -> ServerState {
         let mut rt = self.rt.borrow_mut();
         let recovered = rt.recovered.take();
         let (state, effects) = self.server.start(recovered.as_ref());
+        if !state.membership.contains(id) {
+            log::warn!(
+                "{me}: not a member of the configuration it holds (index {}): it waits to be \
+                 added (client add-server {me} --learner)",
+                state.membership_index,
+                me = self.addr
+            );
+        }
         rt.forward(self, effects, &state, o);
         state
     }
