@@ -22,7 +22,8 @@ pub struct NodeArgs {
     #[arg(long, required_unless_present = "join", conflicts_with = "join")]
     pub peers: Option<String>,
     /// Start a server that is not yet a member: JOIN lists the cluster's current members
-    /// (host:port, comma-separated; `client members` prints them). It never campaigns, and waits
+    /// (host:port, comma-separated; `client members` prints them; this server's own --addr
+    /// among them is ignored). It never campaigns, and waits
     /// to be added (`client add-server ADDR --learner`), then catches up from the leader.
     #[arg(long, requires = "addr")]
     pub join: Option<String>,
@@ -61,11 +62,13 @@ pub fn run(args: NodeArgs) -> Result<i32, super::CliError> {
         (Some(join), Some(addr), _, _) => {
             let mut peers = wire::parse_peers(join).map_err(|e| e.replace("--peers", "--join"))?;
             let addr = wire::parse_addr(addr)?;
-            if peers.contains(&addr) {
-                return Err(format!(
-                    "--join lists {addr}, this server's own --addr: list the members it joins"
-                )
-                .into());
+            // The same list as the others' --peers will do (a server replaced at its address
+            // is in it): it joins the rest.
+            peers.retain(|&p| p != addr);
+            if peers.is_empty() {
+                return Err(
+                    format!("--join names no server but this one's own --addr {addr}").into(),
+                );
             }
             peers.push(addr);
             let index = peers.len() - 1;
