@@ -20,7 +20,7 @@ const STATUS_TIMEOUT_MS: u64 = 1000;
 #[derive(clap::Args, Debug)]
 pub struct ClientArgs {
     /// Every server's IPv4 host:port, comma-separated (required; before or after the
-    /// subcommand).
+    /// subcommand). Members added since are found through the ones named here.
     #[arg(long, global = true)]
     pub peers: Option<String>,
     /// Give up (non-zero exit) when the operation has not committed within this time, or, for
@@ -62,7 +62,7 @@ pub enum ClientOp {
         #[arg(short = 'w', long, value_enum, default_value_t = StatusFormat::Table)]
         output: StatusFormat,
     },
-    /// Hand leadership to ADDR (ip:port, one of --peers): the leader stops taking writes,
+    /// Hand leadership to ADDR (ip:port, a voter): the leader stops taking writes,
     /// brings ADDR up to date and has it start an election at once; prints OK once ADDR leads.
     TransferLeader {
         /// The member to lead next, as ip:port.
@@ -91,7 +91,7 @@ pub enum ClientOp {
     },
     /// Print the configuration the leader uses: each voter and learner, and which one leads.
     Members,
-    /// Have ADDR (ip:port, one of --peers) compact its log into a snapshot through what it
+    /// Have ADDR (ip:port, a member) compact its log into a snapshot through what it
     /// has applied, as --snapshot-entries does by itself; prints the snapshot's last index.
     Snapshot {
         /// The member to compact, as ip:port.
