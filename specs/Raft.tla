@@ -382,6 +382,11 @@ LogMatching ==
     \A i, j \in Server : \A n \in 1..Min2(Len(log[i]), Len(log[j])) :
         log[i][n].term = log[j][n].term => SamePrefix(log[i], log[j], n)
 
+\* Log Terms Never Decrease: along every log, each entry's term is at least the one before
+\* it; the up-to-date check reads only the last term, so it relies on this.
+LogTermsNeverDecrease ==
+    \A i \in Server : \A n \in 2..Len(log[i]) : log[i][n - 1].term <= log[i][n].term
+
 \* Leader Completeness: a server that has committed up to c in term t committed those
 \* entries in a term no later than t, so every leader of a later term holds them (§5.4).
 LeaderCompleteness ==

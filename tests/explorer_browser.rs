@@ -438,7 +438,7 @@ fn explorer_shows_an_election_and_a_replication_step_in_a_browser() {
             "4. S0 -> S1 AppendEntries(term 1, prev 0:0, 1 entry, commit 0): log [1:1:noop]",
             "5. S1 -> S0 AppendOk(term 1, match 1): commit 1",
             "S0 Leader | term 1 | voted S0 | commit 1 | log [1:1:noop]",
-            "all 13 always-properties hold in this state",
+            "all 14 always-properties hold in this state",
         ],
     );
     assert_no_debug_dump(&dom);

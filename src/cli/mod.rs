@@ -179,7 +179,7 @@ pub struct ModelArgs {
 /// Every key of a model file's `[model]` table: the flag that overrides it (if any) and what
 /// it means. `check --help` and the README's table are made from this, with the defaults, so
 /// neither can drift from the file format (a test compares it with what `ModelCfg` parses).
-pub const MODEL_KEYS: [(&str, Option<&str>, &str); 24] = [
+pub const MODEL_KEYS: [(&str, Option<&str>, &str); 25] = [
     ("servers", Some("--servers"), "servers in the cluster"),
     (
         "clients",
@@ -280,6 +280,11 @@ pub const MODEL_KEYS: [(&str, Option<&str>, &str); 24] = [
         "isolate_first_leader",
         None,
         "fault: once the first leader has committed an entry, it is cut off from the other servers (clients still reach it)",
+    ),
+    (
+        "mute_first_leader",
+        None,
+        "fault: while the first leader leads, no server hears it (clients still do)",
     ),
     (
         "read_index",

@@ -176,7 +176,10 @@ impl Host<'_> {
         let mut s = Cow::Borrowed(state);
         let mut u = Cow::Borrowed(unsynced);
         let effects = self.server.step(self.id, &mut s, input);
-        if effects.is_empty() && matches!(s, Cow::Borrowed(_)) {
+        // A refusal is only a line in a real server's log: a step that changed nothing and
+        // refused is as if it had not happened.
+        let refused_only = effects.iter().all(|e| matches!(e, Effect::Refused(_)));
+        if refused_only && matches!(s, Cow::Borrowed(_)) {
             return None;
         }
         self.carry_out(state, &mut s, &mut u, effects, o);

@@ -99,6 +99,9 @@ pub struct ModelCfg {
     /// Once the first leader has committed an entry, it is cut off from the other servers in
     /// both directions (clients still reach it): a stale leader that believes it leads.
     pub isolate_first_leader: bool,
+    /// While the first leader leads, no server hears it (clients still do): its entries reach
+    /// nobody, and a later leader's snapshot meets them.
+    pub mute_first_leader: bool,
     /// Gets are ReadIndex reads (thesis §6.4) rather than log entries.
     pub read_index: bool,
     /// A leader may decide, at any step, to transfer its leadership to any other server
@@ -143,6 +146,7 @@ impl Default for ModelCfg {
             check_quorum: false,
             deaf_first_leader: false,
             isolate_first_leader: false,
+            mute_first_leader: false,
             read_index: false,
             transfers: false,
             members: 0,
@@ -299,7 +303,7 @@ impl fmt::Display for ModelCfg {
             "servers={} clients={} ops/client={} retries={} network={} lossy={} max_crashes={} \
              crash_events={} heartbeats={} \
              max_term={} max_log_len={} max_append_entries={} max_in_flight={}\
-             {}{}{}{}{}",
+             {}{}{}{}{}{}",
             self.servers,
             self.clients,
             self.ops_per_client,
@@ -326,6 +330,11 @@ impl fmt::Display for ModelCfg {
             },
             if self.isolate_first_leader {
                 " isolate_first_leader"
+            } else {
+                ""
+            },
+            if self.mute_first_leader {
+                " mute_first_leader"
             } else {
                 ""
             },

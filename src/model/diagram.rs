@@ -481,7 +481,7 @@ mod tests {
         assert!(svg.contains("term 0"));
         assert!(svg.contains("C0 waiting for #1 (Put x=a) at S0"));
         assert!(svg.contains("C0 -&gt; S0 Request(#1 Put x=a)"));
-        assert!(svg.contains("all 13 always-properties hold"));
+        assert!(svg.contains("all 14 always-properties hold"));
         assert!(svg.contains("<g class='rr-verdict' data-violated='' data-reached="));
         assert!(!svg.contains("Envelope") && !svg.contains("ActorModelState"));
     }

@@ -6,7 +6,7 @@ use super::config::ModelCfg;
 use serde::Deserialize;
 
 /// The models `check` exhausts when given no model file and no options.
-pub const DEFAULT_SUITE: [&str; 9] = [
+pub const DEFAULT_SUITE: [&str; 10] = [
     "models/clients.toml",
     "models/elections.toml",
     "models/figure8.toml",
@@ -16,10 +16,11 @@ pub const DEFAULT_SUITE: [&str; 9] = [
     "models/deaf-leader.toml",
     "models/reads.toml",
     "models/compaction.toml",
+    "models/install-conflict.toml",
 ];
 
 /// Every model file shipped in `models/`, by path, with its text.
-pub const SHIPPED: [(&str, &str); 17] = [
+pub const SHIPPED: [(&str, &str); 18] = [
     (
         "models/membership.toml",
         include_str!("../../models/membership.toml"),
@@ -71,6 +72,10 @@ pub const SHIPPED: [(&str, &str); 17] = [
     (
         "models/compaction.toml",
         include_str!("../../models/compaction.toml"),
+    ),
+    (
+        "models/install-conflict.toml",
+        include_str!("../../models/install-conflict.toml"),
     ),
     (
         "models/transfer.toml",

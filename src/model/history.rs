@@ -72,8 +72,13 @@ pub struct History {
     /// other servers from then on (deaf: it hears none; isolated: nor do they hear it). The
     /// only name the history holds; symmetry renames it.
     pub deaf: Option<Id>,
+    /// With `mute_first_leader`: the first leader while it leads, which no server hears.
+    pub muted: Option<Id>,
     /// Compactions so far (the model bounds the total).
     pub compactions: u8,
+    /// Some server installed a snapshot over a log that conflicted with it, with entries
+    /// after it (Figure 13, step 7).
+    pub conflicting_log_replaced: bool,
 }
 
 impl Default for History {
@@ -93,7 +98,9 @@ impl Default for History {
             campaigned: 0,
             voter_campaigned: 0,
             deaf: None,
+            muted: None,
             compactions: 0,
+            conflicting_log_replaced: false,
         }
     }
 }

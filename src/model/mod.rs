@@ -50,6 +50,10 @@ impl RaftModel {
     /// copy is lost, which the fault model allows); with `duplicate_once`, a message sent in
     /// this step gets a second copy that the network may deliver later, out of order, or never.
     fn normalize_network(&self, last: &State, next: &mut State) {
+        if let Some(muted) = next.history.muted {
+            let is_server = |id: Id| usize::from(id) < self.cfg.servers;
+            drop_messages(&mut next.network, |src, dst| src == muted && is_server(dst));
+        }
         if let Some(deaf) = next.history.deaf {
             let servers = self.cfg.servers;
             let both_ways = self.cfg.isolate_first_leader;
@@ -120,6 +124,18 @@ impl RaftModel {
         }
         if elected && self.cfg.deaf_first_leader && history.deaf.is_none() {
             history.deaf = Some(actor);
+        }
+        if elected && self.cfg.mute_first_leader && history.elected.len() == 1 {
+            history.muted = Some(actor);
+        }
+        if history.muted == Some(actor) && !a.is_leader() {
+            history.muted = None;
+        }
+        if self.cfg.max_compactions > 0 && !history.conflicting_log_replaced {
+            let last = a.log().snapshot().last;
+            history.conflicting_log_replaced = last.index > b.log().snapshot_index()
+                && b.log().last_index() > last.index
+                && !b.log().matches(last.index, last.term);
         }
         let first_commit = a.is_leader() && a.commit_index > b.commit_index && b.commit_index == 0;
         if first_commit && self.cfg.isolate_first_leader && history.elected.len() == 1 {

@@ -213,7 +213,7 @@ pub const CATCHES: [Catch; 43] = [
     exhaustive(
         Mutant::KeepConflictingAfterInstall,
         p::LOG_TERMS_NEVER_DECREASE,
-        "models/compaction.toml",
+        "models/install-conflict.toml",
     ),
     exhaustive(
         Mutant::ReconfigBeforeOwnTermCommit,

@@ -38,6 +38,7 @@ pub const BATCH_SENT: &str = "an AppendEntries carries several entries";
 pub const READ_BY_INDEX: &str = "a read is answered by ReadIndex";
 pub const SNAPSHOT_SENT: &str = "a leader sends a snapshot";
 pub const SNAPSHOT_AND_ENTRIES: &str = "a log keeps entries after its snapshot";
+pub const CONFLICTING_LOG_REPLACED: &str = "a snapshot replaces a conflicting log";
 pub const TRANSFER_ELECTS: &str = "a leadership transfer elects its target";
 pub const CHANGE_COMMITS: &str = "a configuration change commits";
 pub const CHANGES_COMMIT: &str = "two configuration changes commit";
@@ -122,6 +123,12 @@ pub fn all(cfg: &ModelCfg) -> Vec<Property<RaftModel>> {
         properties.push(Property::sometimes(SNAPSHOT_AND_ENTRIES, |_, s: &State| {
             iter_servers(s).any(|v| v.log().snapshot_index() > 0 && !v.log().is_empty())
         }));
+    }
+    if cfg.mute_first_leader && cfg.max_compactions > 0 {
+        properties.push(Property::sometimes(
+            CONFLICTING_LOG_REPLACED,
+            |_, s: &State| s.history.conflicting_log_replaced,
+        ));
     }
     let ops: Vec<Op> = (0..cfg.clients).flat_map(|c| cfg.workload(c)).collect();
     if !ops.is_empty() {

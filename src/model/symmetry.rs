@@ -133,7 +133,7 @@ fn rename(state: &State, plan: &RewritePlan<Id, DenseNatMap<Id, Id>>) -> State {
     }
 }
 
-/// The history names servers in its deaf one and in configurations (committed configuration
+/// The history names servers in its deaf and muted ones and in configurations (committed configuration
 /// entries, the voters that committed an entry); most histories name none, and are shared.
 fn rename_history(
     history: &super::History,
@@ -142,11 +142,12 @@ fn rename_history(
     let names =
         |c: &Committed| c.voters.is_some() || matches!(c.entry.command, Command::Membership(_));
     let renames_committed = history.committed.values().any(names);
-    if history.deaf.is_none() && !renames_committed {
+    if history.deaf.is_none() && history.muted.is_none() && !renames_committed {
         return history.clone();
     }
     let mut renamed = history.clone();
     renamed.deaf = history.deaf.map(|d| d.rewrite(plan));
+    renamed.muted = history.muted.map(|d| d.rewrite(plan));
     if renames_committed {
         renamed.committed = history
             .committed

@@ -116,7 +116,9 @@ fn a_rejection_moves_next_index_back_and_retries() {
 
 /// A rejection that asks for entries the follower already acknowledged is stale (or the
 /// follower lost its disk): nothing moves and nothing is resent, so a lost follower cannot
-/// draw one AppendEntries per rejection; heartbeats still go to it.
+/// draw one AppendEntries per rejection; heartbeats still go to it. A follower holding fewer
+/// entries than it acknowledged is reported to the host, which tells a lost disk from a
+/// stale answer by how many come in a row.
 #[test]
 fn a_rejection_below_match_index_moves_nothing_and_sends_nothing() {
     let cfg = cluster(3);
@@ -126,9 +128,22 @@ fn a_rejection_below_match_index_moves_nothing_and_sends_nothing() {
         index: 1,
     };
     let effects = deliver(&cfg, 0, &mut s0, 1, reject(3, Some(lost)));
-    assert_eq!(effects, vec![]);
+    let reported = crate::raft::Refusal::FollowerLostEntries {
+        follower: id(1),
+        holds: 0,
+        acknowledged: 3,
+    };
+    assert_eq!(effects, vec![Effect::Refused(reported)]);
     assert_eq!(s0.progress.get(id(1)), Some(at(5, 3)));
     assert_eq!(s0.log(), &log(&[1, 1, 3, 3]));
+
+    // A conflicting term below matchIndex is stale: the follower held those entries.
+    let stale = Conflict {
+        term: Some(1),
+        index: 1,
+    };
+    let effects = deliver(&cfg, 0, &mut s0, 1, reject(3, Some(stale)));
+    assert_eq!(effects, vec![]);
 }
 
 /// Leaders, 4, and §5.4.2 (Figure 8): an entry of an earlier term is never committed by
