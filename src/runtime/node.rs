@@ -634,7 +634,7 @@ impl Node {
         id: Id,
         state: &mut Cow<ServerState>,
         o: &mut Out<Self>,
-        through: crate::raft::Index,
+        through: Index,
     ) {
         let started = Instant::now();
         let effects = self.server.step(id, state, Input::Compact(through));
@@ -698,8 +698,8 @@ impl Node {
         }
     }
 
-    fn log_transition(&self, id: Id, before: Before, state: &ServerState) {
-        let after = Before::of(id, state);
+    fn log_transition(&self, id: Id, before: Standing, state: &ServerState) {
+        let after = Standing::of(id, state);
         if (after.role, after.term) != (before.role, before.term) {
             log::info!("{}: {} in term {}", self.addr, after.role, after.term);
         }
@@ -749,16 +749,17 @@ impl Node {
     }
 }
 
-/// What [`Node::log_transition`] compares after an event: role, term and configuration.
-struct Before {
+/// A server's standing, which [`Node::log_transition`] compares before and after an event:
+/// role, term and configuration.
+struct Standing {
     role: &'static str,
     term: u64,
-    membership_index: crate::raft::Index,
+    membership_index: Index,
     member: bool,
     voter: bool,
 }
 
-impl Before {
+impl Standing {
     fn of(id: Id, state: &ServerState) -> Self {
         Self {
             role: state.role.name(),
@@ -864,7 +865,7 @@ impl Actor for Node {
         if let Msg::AppendEntriesResponse { success: true, .. } = msg {
             rt.lost.answered(src);
         }
-        let before = Before::of(id, state);
+        let before = Standing::of(id, state);
         let effects = self.server.step(id, state, Input::Msg(src, msg));
         rt.forward(self, effects, state, o);
         self.maybe_compact(&mut rt, id, state, o);
@@ -877,7 +878,7 @@ impl Actor for Node {
         if rt.lost.own.is_some() {
             return; // no campaign from a node that lost its log
         }
-        let before = Before::of(id, state);
+        let before = Standing::of(id, state);
         let effects = self.server.step(id, state, Input::Timeout(*timer));
         rt.forward(self, effects, state, o);
         self.maybe_compact(&mut rt, id, state, o);
