@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The README's cluster walkthrough as a script: three node processes, writes, kill -9 of
 # whichever node leads, a write under the new leader, a restart of exactly that node, and a
-# check that every acknowledged write is still there.
+# check that every acknowledged write is still there; then a fourth server added (as a learner,
+# then promoted) and removed again.
 #
 #   scripts/walkthrough.sh                     # raftright on PATH (cargo install --path .)
-#   RAFTRIGHT=target/debug/raftright P=127.0.0.1:4000,127.0.0.1:4001,127.0.0.1:4002 scripts/walkthrough.sh
+#   RAFTRIGHT=target/debug/raftright P=127.0.0.1:4000,127.0.0.1:4001,127.0.0.1:4002 N=127.0.0.1:4003 scripts/walkthrough.sh
 #
 # It works in a fresh temporary directory (WORK to choose one) and stops every node it started.
 set -euo pipefail
 
 RAFTRIGHT=${RAFTRIGHT:-raftright}
 P=${P:-127.0.0.1:3000,127.0.0.1:3001,127.0.0.1:3002}
+N=${N:-127.0.0.1:3003}   # the server added, then removed
 WORK=${WORK:-$(mktemp -d)}
 raftright() { "$RAFTRIGHT" "$@"; }
 
@@ -96,3 +98,28 @@ raftright client --peers "$P" $K status
 [[ $ROW == *'"answered":true'* ]] || { echo "walkthrough: node $LEADER did not come back" >&2; exit 1; }
 echo
 echo "walkthrough: every acknowledged write survived the leader's kill -9; node $LEADER is back"
+
+# Changing membership: a fourth server joins as a learner, is promoted, then removed.
+step raftright node --join "$P" --addr "$N" --data-dir data/3 $K "&"
+raftright node --join "$P" --addr "$N" --data-dir data/3 $K &
+NODES+=($!)
+step raftright client --peers "$P" $K add-server "$N" --learner
+raftright client --peers "$P" $K add-server "$N" --learner
+step raftright client --peers "$P" $K members
+MEMBERS=$(raftright client --peers "$P" $K members)
+echo "$MEMBERS"
+[[ $MEMBERS == *"$N  learner"* ]] || { echo "walkthrough: $N is no learner" >&2; exit 1; }
+step raftright client --peers "$P" $K status
+raftright client --peers "$P" $K status
+step raftright client --peers "$P" $K promote "$N"
+raftright client --peers "$P" $K promote "$N"
+step raftright client --peers "$P" $K remove-server "$N"
+raftright client --peers "$P" $K remove-server "$N"
+step kill '$(cat data/3/raftright.pid)'
+kill "$(cat data/3/raftright.pid)"
+MEMBERS=$(raftright client --peers "$P" $K members)
+echo "$MEMBERS"
+VOTERS=$(grep -c ' voter' <<<"$MEMBERS")
+[[ $VOTERS == 3 && $MEMBERS != *"$N"* ]] || { echo "walkthrough: not back to 3 voters" >&2; exit 1; }
+expect_value greeting hello
+echo "walkthrough: grew to 4 servers and shrank back to 3"

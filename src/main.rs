@@ -21,7 +21,7 @@ enum Cmd {
     Node(cli::node::NodeArgs),
     /// Run a whole cluster in one process on 127.0.0.1 (the quick demo).
     Spawn(cli::spawn::SpawnArgs),
-    /// Put, get, delete or show the status of a running cluster.
+    /// Put, get, delete, show the status of a running cluster, or change its membership.
     Client(cli::client::ClientArgs),
     /// Write a fresh random cluster key to FILE (mode 0600), for --cluster-key-file.
     Keygen(cli::keygen::KeygenArgs),

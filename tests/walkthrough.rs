@@ -1,6 +1,6 @@
 //! The README's cluster walkthrough, run as `scripts/walkthrough.sh`: three node processes,
-//! kill -9 of whichever node leads, a restart of exactly that node, and every acknowledged
-//! write read back.
+//! kill -9 of whichever node leads, a restart of exactly that node, every acknowledged write
+//! read back, and a fourth server added and removed.
 
 mod common;
 
@@ -18,6 +18,7 @@ fn the_walkthrough_survives_killing_whichever_node_leads() {
         .arg(script)
         .env("RAFTRIGHT", BIN)
         .env("P", peers_arg(&free_ports(3)))
+        .env("N", free_ports(1)[0].to_string())
         .env("WORK", work.path())
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).unwrap())
@@ -52,6 +53,10 @@ fn the_walkthrough_survives_killing_whichever_node_leads() {
     );
     assert!(
         stdout.contains("every acknowledged write survived"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("grew to 4 servers and shrank back to 3"),
         "{stdout}"
     );
     // Every node wrote its pid (the restarted one too), and the script stopped them all.
@@ -111,7 +116,7 @@ fn the_readme_shows_the_steps_the_script_runs() {
             continue;
         };
         let command = command.split("   #").next().unwrap_or(command).trim();
-        if command.starts_with("P=") {
+        if command.starts_with("P=") || command.starts_with("N=") {
             continue;
         }
         commands += 1;

@@ -4,7 +4,7 @@
 //! cluster.key` if it exists (where `raftright spawn` makes one when run from this directory).
 
 use super::{DEFAULT_DATA_DIR, KEY_FILE, KeyArgs};
-use raftright::raft::Index;
+use raftright::raft::{Change, Index, Status};
 use raftright::runtime::client::{Client, ClientError};
 use raftright::runtime::wire::{self, NodeStatus};
 use serde_json::json;
@@ -20,7 +20,7 @@ const STATUS_TIMEOUT_MS: u64 = 1000;
 #[derive(clap::Args, Debug)]
 pub struct ClientArgs {
     /// Every server's IPv4 host:port, comma-separated (required; before or after the
-    /// subcommand).
+    /// subcommand). Members added since are found through the ones named here.
     #[arg(long, global = true)]
     pub peers: Option<String>,
     /// Give up (non-zero exit) when the operation has not committed within this time, or, for
@@ -62,13 +62,36 @@ pub enum ClientOp {
         #[arg(short = 'w', long, value_enum, default_value_t = StatusFormat::Table)]
         output: StatusFormat,
     },
-    /// Hand leadership to ADDR (ip:port, one of --peers): the leader stops taking writes,
+    /// Hand leadership to ADDR (ip:port, a voter): the leader stops taking writes,
     /// brings ADDR up to date and has it start an election at once; prints OK once ADDR leads.
     TransferLeader {
         /// The member to lead next, as ip:port.
         addr: String,
     },
-    /// Have ADDR (ip:port, one of --peers) compact its log into a snapshot through what it
+    /// Add ADDR (ip:port, a server started with `node --join`) to the configuration, as a
+    /// voter, or with --learner as a learner (it receives the log but does not vote until
+    /// promoted); prints OK once the change has committed.
+    AddServer {
+        /// The server to add, as ip:port.
+        addr: String,
+        /// Add it without a vote: it catches up first, and `promote` makes it a voter.
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Make the learner ADDR a voter; prints OK once the change has committed.
+    Promote {
+        /// The learner to promote, as ip:port.
+        addr: String,
+    },
+    /// Remove the voter or learner ADDR from the configuration (the leader too: it steps down
+    /// once the change commits); prints OK once the change has committed.
+    RemoveServer {
+        /// The member to remove, as ip:port.
+        addr: String,
+    },
+    /// Print the configuration the leader uses: each voter and learner, and which one leads.
+    Members,
+    /// Have ADDR (ip:port, a member) compact its log into a snapshot through what it
     /// has applied, as --snapshot-entries does by itself; prints the snapshot's last index.
     Snapshot {
         /// The member to compact, as ip:port.
@@ -108,11 +131,47 @@ pub fn run(args: ClientArgs) -> Result<i32, super::CliError> {
             None => eprintln!("(no value for {key})"),
         }),
         ClientOp::Status { output } => {
-            return status(&mut client, &peers, timeout, &key, output);
+            return status(&mut client, timeout, &key, output);
         }
         ClientOp::TransferLeader { addr } => {
             let target = wire::parse_addr(&addr)?;
             client.transfer_leader(target).map(|()| println!("OK"))
+        }
+        ClientOp::AddServer { addr, learner } => {
+            let id = wire::parse_addr(&addr)?.into();
+            let change = match learner {
+                true => Change::AddLearner(id),
+                false => Change::AddVoter(id),
+            };
+            client.change_membership(change).map(|_| println!("OK"))
+        }
+        ClientOp::Promote { addr } => {
+            let id = wire::parse_addr(&addr)?.into();
+            client
+                .change_membership(Change::Promote(id))
+                .map(|_| println!("OK"))
+        }
+        ClientOp::RemoveServer { addr } => {
+            let id = wire::parse_addr(&addr)?.into();
+            client
+                .change_membership(Change::Remove(id))
+                .map(|_| println!("OK"))
+        }
+        ClientOp::Members => {
+            let members = client
+                .members(timeout)
+                .map_err(|e| format!("network error: {e}"))?;
+            let Some((leader, status)) = members else {
+                let why = format!(
+                    "no leader answered within {} ms (no quorum, or none of --peers \
+                     reachable; {})",
+                    timeout.as_millis(),
+                    key.silence_hint()
+                );
+                return Err(why.into());
+            };
+            print!("{}", members_table(leader, &status));
+            Ok(())
         }
         ClientOp::Snapshot { addr } => {
             let target = wire::parse_addr(&addr)?;
@@ -146,15 +205,16 @@ pub fn run(args: ClientArgs) -> Result<i32, super::CliError> {
 
 fn status(
     client: &mut Client,
-    peers: &[SocketAddrV4],
     timeout: Duration,
     key: &super::Chosen,
     output: StatusFormat,
 ) -> Result<i32, super::CliError> {
     let wait = timeout;
-    let answers = client
-        .status(wait)
+    // --peers, then the members a configuration names that --peers does not.
+    let (peers, answers) = client
+        .status_of_members(wait)
         .map_err(|e| format!("network error: {e}"))?;
+    let peers = &peers;
     match output {
         StatusFormat::Json => {
             for (id, (addr, answer)) in peers.iter().zip(&answers).enumerate() {
@@ -176,6 +236,35 @@ fn status(
         .into());
     }
     Ok(0)
+}
+
+/// The leader's configuration, one member a line: address, voter or learner, and which
+/// one leads; then the index of the configuration's entry and whether it has committed.
+fn members_table(leader: SocketAddrV4, s: &Status) -> String {
+    let addr = |id: stateright::actor::Id| SocketAddrV4::from(id).to_string();
+    let mut rows: Vec<(String, &str)> = s.voters.iter().map(|&v| (addr(v), "voter")).collect();
+    rows.extend(s.learners.iter().map(|&l| (addr(l), "learner")));
+    let width = rows.iter().map(|(a, _)| a.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (member, role) in rows {
+        let leads = if member == leader.to_string() {
+            "  leader"
+        } else {
+            ""
+        };
+        out.push_str(format!("{member:width$}  {role:7}{leads}").trim_end());
+        out.push('\n');
+    }
+    let committed = if s.commit_index >= s.membership_index {
+        "committed"
+    } else {
+        "not yet committed"
+    };
+    out.push_str(&format!(
+        "configuration of index {} ({committed}); leader {leader} in term {}\n",
+        s.membership_index, s.term
+    ));
+    out
 }
 
 /// One server's line; a server that did not answer has `"answered": false` and nulls.
@@ -204,6 +293,9 @@ fn status_line(
             "snapshot_index": s.snapshot_index,
             "first_index": s.first_index,
             "leader": s.leader.map(|l| SocketAddrV4::from(l).to_string()),
+            "voters": s.voters.iter().map(|&v| SocketAddrV4::from(v).to_string()).collect::<Vec<_>>(),
+            "learners": s.learners.iter().map(|&l| SocketAddrV4::from(l).to_string()).collect::<Vec<_>>(),
+            "membership_index": s.membership_index,
             "drops": drops,
             "lost_log": lost_log,
             "lost_followers": lost_followers.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
@@ -222,6 +314,9 @@ fn status_line(
             "snapshot_index": null,
             "first_index": null,
             "leader": null,
+            "voters": null,
+            "learners": null,
+            "membership_index": null,
             "drops": null,
             "lost_log": null,
             "lost_followers": null,
@@ -355,6 +450,36 @@ mod tests {
                 "ID  ADDRESS         ROLE    TERM  VOTED FOR       COMMIT  LAST LOG  LEADER          DROPS  ALERT",
                 "0   127.0.0.1:3000  Leader  3     127.0.0.1:3000  7       8:3       127.0.0.1:3000  0      followers lost their log: 127.0.0.1:3001",
                 "1   127.0.0.1:3001  (no answer within 1000 ms)",
+            ]
+        );
+    }
+
+    #[test]
+    fn members_lists_voters_then_learners_and_marks_the_leader() {
+        let id = |a: &str| stateright::actor::Id::from(a.parse::<SocketAddrV4>().unwrap());
+        let leader: SocketAddrV4 = "127.0.0.1:3001".parse().unwrap();
+        let status = Status {
+            role: "Leader".into(),
+            term: 2,
+            voted_for: None,
+            commit_index: 6,
+            last_log_index: 7,
+            last_log_term: 2,
+            snapshot_index: 0,
+            first_index: 1,
+            leader: Some(leader.into()),
+            voters: vec![id("127.0.0.1:3000"), id("127.0.0.1:3001")],
+            learners: vec![id("127.0.0.1:3010")],
+            membership_index: 7,
+        };
+        let table = members_table(leader, &status);
+        assert_eq!(
+            table.lines().collect::<Vec<_>>(),
+            [
+                "127.0.0.1:3000  voter",
+                "127.0.0.1:3001  voter    leader",
+                "127.0.0.1:3010  learner",
+                "configuration of index 7 (not yet committed); leader 127.0.0.1:3001 in term 2",
             ]
         );
     }

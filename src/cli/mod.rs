@@ -179,7 +179,7 @@ pub struct ModelArgs {
 /// Every key of a model file's `[model]` table: the flag that overrides it (if any) and what
 /// it means. `check --help` and the README's table are made from this, with the defaults, so
 /// neither can drift from the file format (a test compares it with what `ModelCfg` parses).
-pub const MODEL_KEYS: [(&str, Option<&str>, &str); 25] = [
+pub const MODEL_KEYS: [(&str, Option<&str>, &str); 28] = [
     ("servers", Some("--servers"), "servers in the cluster"),
     (
         "clients",
@@ -300,6 +300,21 @@ pub const MODEL_KEYS: [(&str, Option<&str>, &str); 25] = [
         "transfers",
         None,
         "a leader may hand its leadership to any other server at any step (TimeoutNow)",
+    ),
+    (
+        "members",
+        None,
+        "the initial configuration's voters: the first this many servers (0: all); the others wait to be added",
+    ),
+    (
+        "max_changes",
+        None,
+        "configuration changes: any leader may be asked for any single-server change while its log holds fewer configuration entries than this (0: none)",
+    ),
+    (
+        "learners",
+        None,
+        "with max_changes: a server may also be added as a learner, and promoted",
     ),
 ];
 

@@ -14,11 +14,22 @@ use std::time::Duration;
 #[derive(clap::Args, Debug)]
 pub struct NodeArgs {
     /// This server's position in --peers (0-based).
-    #[arg(long)]
-    pub id: usize,
-    /// Every server's IPv4 host:port, comma-separated, in the same order on every server.
-    #[arg(long)]
-    pub peers: String,
+    #[arg(long, required_unless_present = "join", conflicts_with = "join")]
+    pub id: Option<usize>,
+    /// The initial configuration: every server's IPv4 host:port, comma-separated, in the same
+    /// order on every server. Only seeds it: once a configuration change is in this server's
+    /// log or snapshot, that configuration holds, whatever --peers says on a restart.
+    #[arg(long, required_unless_present = "join", conflicts_with = "join")]
+    pub peers: Option<String>,
+    /// Start a server that is not yet a member: JOIN lists the cluster's current members
+    /// (host:port, comma-separated; `client members` prints them; this server's own --addr
+    /// among them is ignored). It never campaigns, and waits
+    /// to be added (`client add-server ADDR --learner`), then catches up from the leader.
+    #[arg(long, requires = "addr")]
+    pub join: Option<String>,
+    /// With --join: this server's own IPv4 host:port, the ADDR the leader is asked to add.
+    #[arg(long, requires = "join")]
+    pub addr: Option<String>,
     /// Where this server keeps its durable state (created if missing).
     #[arg(long)]
     pub data_dir: PathBuf,
@@ -47,9 +58,29 @@ fn parse_mutant(name: &str) -> Result<Mutant, String> {
 
 pub fn run(args: NodeArgs) -> Result<i32, super::CliError> {
     let key = args.key.choose(None, "accept unauthenticated datagrams")?;
+    let (peers, index, joining) = match (&args.join, &args.addr, &args.peers, args.id) {
+        (Some(join), Some(addr), _, _) => {
+            let mut peers = wire::parse_peers(join).map_err(|e| e.replace("--peers", "--join"))?;
+            let addr = wire::parse_addr(addr)?;
+            // The same list as the others' --peers will do (a server replaced at its address
+            // is in it): it joins the rest.
+            peers.retain(|&p| p != addr);
+            if peers.is_empty() {
+                return Err(
+                    format!("--join names no server but this one's own --addr {addr}").into(),
+                );
+            }
+            peers.push(addr);
+            let index = peers.len() - 1;
+            (peers, index, true)
+        }
+        (_, _, Some(peers), Some(id)) => (wire::parse_peers(peers)?, id, false),
+        _ => return Err("node needs --id and --peers, or --join and --addr".into()),
+    };
     let cfg = NodeConfig {
-        peers: wire::parse_peers(&args.peers)?,
-        index: args.id,
+        peers,
+        index,
+        joining,
         data_dir: args.data_dir,
         election_timeout: Duration::from_millis(args.election_timeout_ms),
         heartbeat: Duration::from_millis(args.heartbeat_ms),
@@ -64,11 +95,22 @@ pub fn run(args: NodeArgs) -> Result<i32, super::CliError> {
         mutant: args.test_mutant,
     };
     cfg.validate()?;
+    let who = if cfg.joining {
+        format!(
+            "{} joining {} (a member once added)",
+            cfg.addr(),
+            wire::peers_text(&cfg.peers[..cfg.index])
+        )
+    } else {
+        format!(
+            "node {}: {} of {} servers",
+            cfg.index,
+            cfg.addr(),
+            cfg.peers.len()
+        )
+    };
     let banner = format!(
-        "raftright node {}: {} of {} servers, data in {}, {}, pid {}",
-        cfg.index,
-        cfg.addr(),
-        cfg.peers.len(),
+        "raftright {who}, data in {}, {}, pid {}",
         cfg.data_dir.display(),
         key.describe(),
         std::process::id()

@@ -73,6 +73,7 @@ pub fn run(args: SpawnArgs) -> Result<i32, super::CliError> {
     };
     let cfgs: Vec<NodeConfig> = (0..args.servers)
         .map(|index| NodeConfig {
+            joining: false,
             peers: peers.clone(),
             index,
             data_dir: args.data_dir.join(format!("node-{index}")),

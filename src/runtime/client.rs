@@ -12,7 +12,8 @@
 
 use super::auth::{Auth, MacError};
 use super::wire::{self, NodeStatus};
-use crate::raft::{ClientId, Msg, Op, OpResult, Reply};
+use crate::raft::{Change, ChangeRefused, ClientId, Index, Msg, Op, OpResult, Reply, Status};
+use stateright::actor::Id;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
@@ -39,7 +40,9 @@ pub enum ClientError {
     )]
     TooLarge { size: usize },
     /// A leadership transfer or a snapshot request named a server outside the cluster.
-    #[error("{target} is not a member of the cluster (--peers)")]
+    #[error(
+        "{target} is not a member of the cluster (neither in --peers nor in its configuration)"
+    )]
     NotAMember { target: SocketAddrV4 },
     /// The named server did not become leader in time.
     #[error(
@@ -48,6 +51,21 @@ pub enum ClientError {
     )]
     NotTransferred {
         target: SocketAddrV4,
+        timeout: Duration,
+        last: String,
+    },
+    /// The leader refused a configuration change; nothing changed.
+    #[error("refused: {0}")]
+    Refused(ChangeRefused),
+    /// The leader took a configuration change, which did not commit in time.
+    #[error(
+        "the leader appended the change at index {index}, but it did not commit within {} ms \
+         (no quorum?; last seen: {last}); it may still take effect: the members command shows \
+         whether it did",
+        timeout.as_millis()
+    )]
+    NotCommitted {
+        index: Index,
         timeout: Duration,
         last: String,
     },
@@ -158,7 +176,6 @@ impl Client {
                 size: payload.len(),
             });
         }
-        let n = self.peers.len();
         let deadline = Instant::now() + self.timeout;
         let mut attempts = 0;
         let mut last = "no server answered".to_string();
@@ -166,7 +183,7 @@ impl Client {
         // Servers that let an attempt of this operation time out. A hint naming one of them is
         // most likely stale (followers keep naming a dead leader until they elect another), so
         // it is not followed: the client moves on round the servers instead.
-        let mut silent = vec![false; n];
+        let mut silent = vec![false; self.peers.len()];
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -188,6 +205,10 @@ impl Client {
                         Some(h) => format!("{to} is not the leader (it names {h})"),
                         None => format!("{to} is not the leader and knows none"),
                     };
+                    // A leader added after `--peers` was written is followed too.
+                    self.learn(hint.map(Id::from));
+                    silent.resize(self.peers.len(), false);
+                    let n = self.peers.len();
                     let hinted = hint.and_then(|h| self.peers.iter().position(|&p| p == h));
                     self.target = match hinted {
                         Some(i) if i != self.target && !silent[i] => i,
@@ -211,7 +232,7 @@ impl Client {
                         (Ok(_), None) => format!("{to} did not answer"),
                     };
                     silent[self.target] = true;
-                    self.target = (self.target + 1) % n;
+                    self.target = (self.target + 1) % self.peers.len();
                     refusals = 0;
                 }
             }
@@ -255,6 +276,20 @@ impl Client {
         self.ask_for_status(&request, &everyone, wait)
     }
 
+    /// As [`Client::status`], for every server `--peers` names and every member that a
+    /// configuration they report names; returns those servers and their answers, aligned.
+    pub fn status_of_members(
+        &mut self,
+        wait: Duration,
+    ) -> io::Result<(Vec<SocketAddrV4>, Vec<Option<NodeStatus>>)> {
+        let known = self.peers.len();
+        let mut answers = self.status_learning(wait)?;
+        if self.peers.len() > known {
+            answers = self.status(wait)?;
+        }
+        Ok((self.peers.clone(), answers))
+    }
+
     /// Asks `target` to compact its log through what it has applied (§7), and returns its
     /// status after, or `None` if it did not answer within `wait`.
     pub fn snapshot(
@@ -262,6 +297,10 @@ impl Client {
         target: SocketAddrV4,
         wait: Duration,
     ) -> Result<Option<NodeStatus>, ClientError> {
+        if !self.peers.contains(&target) {
+            // It may have been added since `--peers` was written.
+            self.status_learning(Duration::from_millis(300))?;
+        }
         let Some(t) = self.peers.iter().position(|&p| p == target) else {
             return Err(ClientError::NotAMember { target });
         };
@@ -338,6 +377,10 @@ impl Client {
     /// leads, again after each poll (the leader ignores a repeat of the transfer under way,
     /// and starts it anew after one it abandoned).
     pub fn transfer_leader(&mut self, target: SocketAddrV4) -> Result<(), ClientError> {
+        if !self.peers.contains(&target) {
+            // It may have been added since `--peers` was written.
+            self.status_learning(Duration::from_millis(300))?;
+        }
         let Some(t) = self.peers.iter().position(|&p| p == target) else {
             return Err(ClientError::NotAMember { target });
         };
@@ -374,10 +417,214 @@ impl Client {
         }
     }
 
+    /// Adds the servers `ids` names that this client did not know (a configuration grows
+    /// past `--peers`), so that it can ask them too.
+    fn learn(&mut self, ids: impl IntoIterator<Item = Id>) {
+        for id in ids {
+            let addr = SocketAddrV4::from(id);
+            if !self.peers.contains(&addr) {
+                self.peers.push(addr);
+            }
+        }
+    }
+
+    /// Every known server's status, after learning the configuration members they name.
+    fn status_learning(&mut self, wait: Duration) -> io::Result<Vec<Option<NodeStatus>>> {
+        let answers = self.status(wait)?;
+        let members: Vec<Id> = answers
+            .iter()
+            .flatten()
+            .flat_map(|a| a.status.voters.iter().chain(&a.status.learners).copied())
+            .collect();
+        self.learn(members);
+        Ok(answers)
+    }
+
+    /// The configuration as the leader with the highest term reports it, and that leader's
+    /// address; `None` when no server leads within `wait` (asked again every 300 ms: an
+    /// election may be under way). Servers that a configuration names are asked too, though
+    /// not in `--peers`.
+    pub fn members(&mut self, wait: Duration) -> io::Result<Option<(SocketAddrV4, Status)>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (peers, answers) = self.status_of_members(left.min(Duration::from_millis(300)))?;
+            let leader = peers
+                .into_iter()
+                .zip(answers)
+                .filter_map(|(addr, a)| a.map(|a| (addr, a.status)))
+                .filter(|(_, s)| s.role == "Leader")
+                .max_by_key(|(_, s)| s.term);
+            if leader.is_some() || Instant::now() >= deadline {
+                return Ok(leader);
+            }
+            pause_until(deadline, Duration::from_millis(50));
+        }
+    }
+
+    /// A configuration change (thesis §4.1): finds the leader as [`Client::execute`] does,
+    /// asks it for `change`, and returns the index of the change's entry once that has
+    /// committed. A refusal other than "not the leader" or "not ready yet" is returned at once.
+    pub fn change_membership(&mut self, change: Change) -> Result<Index, ClientError> {
+        let request = wire::encode(&Msg::ChangeMembership { change }).map_err(io::Error::other)?;
+        let deadline = Instant::now() + self.timeout;
+        let mut attempts = 0;
+        let mut last = "no server answered".to_string();
+        let mut refusals = 0;
+        // An attempt went unanswered: its change may have been made, and a refusal of a retry
+        // (already a member, in progress) may be about this very change.
+        let mut unanswered = false;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Timeout {
+                    timeout: self.timeout,
+                    attempts,
+                    last,
+                });
+            }
+            attempts += 1;
+            let to = self.peers[self.target];
+            let datagram = self.auth.seal(self.me, to, &request);
+            let _ = self.socket.send_to(&datagram, to);
+            let outcome = self.wait_change_reply((now + self.attempt).min(deadline))?;
+            match outcome {
+                Some((Ok(index), _)) => return self.wait_committed(change, index, deadline),
+                Some((Err(ChangeRefused::NotLeader), hint)) => {
+                    let hint = hint.map(SocketAddrV4::from);
+                    last = match hint {
+                        Some(h) => format!("{to} is not the leader (it names {h})"),
+                        None => format!("{to} is not the leader and knows none"),
+                    };
+                    self.learn(hint.map(Id::from));
+                    let hinted = hint.and_then(|h| self.peers.iter().position(|&p| p == h));
+                    self.target = match hinted {
+                        Some(i) if i != self.target => i,
+                        _ => (self.target + 1) % self.peers.len(),
+                    };
+                    refusals += 1;
+                    if refusals >= self.peers.len() {
+                        refusals = 0;
+                        pause_until(deadline, Duration::from_millis(50));
+                    }
+                }
+                Some((Err(ChangeRefused::LeaderNotReady), _)) => {
+                    last = format!("{to} leads, but has not committed an entry of its term yet");
+                    pause_until(deadline, Duration::from_millis(50));
+                }
+                Some((Err(why), _)) => {
+                    let leader = self.members(Duration::from_millis(300))?;
+                    let now = leader.as_ref().map(|(_, s)| s);
+                    if unanswered && let Some(s) = now.filter(|s| reflects(change, s)) {
+                        return self.wait_committed(change, s.membership_index, deadline);
+                    }
+                    // Promoting a server that is no member at all: say that, not "no learner".
+                    let why = match (why, now) {
+                        (ChangeRefused::NotALearner(id), Some(s))
+                            if !s.voters.contains(&id) && !s.learners.contains(&id) =>
+                        {
+                            ChangeRefused::UnknownServer(id)
+                        }
+                        _ => why,
+                    };
+                    return Err(ClientError::Refused(why));
+                }
+                None => {
+                    last = format!("{to} did not answer");
+                    unanswered = true;
+                    self.target = (self.target + 1) % self.peers.len();
+                    refusals = 0;
+                }
+            }
+        }
+    }
+
+    /// Waits for the answer to a configuration change until `until`.
+    #[allow(clippy::type_complexity)]
+    fn wait_change_reply(
+        &mut self,
+        until: Instant,
+    ) -> io::Result<Option<(Result<Index, ChangeRefused>, Option<Id>)>> {
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.socket.set_read_timeout(Some(left))?;
+            let (len, from) = match self.socket.recv_from(&mut self.buf) {
+                Ok((len, SocketAddr::V4(from))) => (len, from),
+                Ok(_) => continue,
+                Err(e) if is_timeout(&e) => return Ok(None),
+                Err(e) if is_retry(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            match self.auth.open(from, self.me, &self.buf[..len]) {
+                Ok(payload) => {
+                    if let Ok(Msg::ChangeMembershipResponse {
+                        outcome,
+                        leader_hint,
+                    }) = wire::decode(payload)
+                    {
+                        return Ok(Some((outcome, leader_hint)));
+                    }
+                }
+                Err(why) => self.rejected = Some((from, why)),
+            }
+        }
+    }
+
+    /// Polls every known server until one reports a committed configuration at or after
+    /// `index` that reflects `change`.
+    fn wait_committed(
+        &mut self,
+        change: Change,
+        index: Index,
+        deadline: Instant,
+    ) -> Result<Index, ClientError> {
+        let mut last = "no server answered".to_string();
+        loop {
+            let answers = self.status_learning(Duration::from_millis(300))?;
+            for s in answers.iter().flatten().map(|a| &a.status) {
+                if s.membership_index >= index && s.commit_index >= s.membership_index {
+                    if reflects(change, s) {
+                        return Ok(s.membership_index);
+                    }
+                } else if s.role == "Leader" {
+                    last = format!(
+                        "the leader's commit index is {}, its configuration's index {}",
+                        s.commit_index, s.membership_index
+                    );
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ClientError::NotCommitted {
+                    index,
+                    timeout: self.timeout,
+                    last,
+                });
+            }
+            pause_until(deadline, Duration::from_millis(50));
+        }
+    }
+
     /// The last answer that failed authentication since this was last asked, and why.
     pub fn take_rejected(&mut self) -> Option<(SocketAddrV4, MacError)> {
         self.rejected.take()
     }
+}
+
+/// Whether the configuration `status` reports is one that `change` has been made to.
+fn reflects(change: Change, status: &Status) -> bool {
+    match change {
+        Change::AddVoter(id) | Change::Promote(id) => status.voters.contains(&id),
+        Change::AddLearner(id) => status.learners.contains(&id),
+        Change::Remove(id) => !status.voters.contains(&id) && !status.learners.contains(&id),
+    }
+}
+
+/// Sleeps for `pause`, but not past `deadline`.
+fn pause_until(deadline: Instant, pause: Duration) {
+    std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
 }
 
 fn wrong_key_hint(why: MacError) -> &'static str {
@@ -464,5 +711,52 @@ mod tests {
             1,
             "the stale hint led the client back to the silent server"
         );
+    }
+
+    #[test]
+    fn a_hint_naming_a_server_outside_peers_is_followed() {
+        // The leader was added after the client's --peers were written.
+        let (leader, leader_got) = fake_server(Some(Reply::Ok {
+            result: OpResult::Done,
+        }));
+        let (follower, _) = fake_server(Some(Reply::NotLeader {
+            leader_hint: Some(Id::from(leader)),
+        }));
+        let mut client = Client::new(vec![follower], Auth::Insecure, Duration::from_secs(3))
+            .unwrap()
+            .with_attempt_timeout(Duration::from_millis(200));
+        client.put("k", "v").expect("the put reaches the leader");
+        assert_eq!(leader_got.load(Ordering::SeqCst), 1);
+        assert_eq!(client.peers, [follower, leader]);
+    }
+
+    #[test]
+    fn a_change_is_made_once_the_configuration_reflects_it() {
+        let (a, b) = (Id::from(1), Id::from(2));
+        let status = |voters: Vec<Id>, learners: Vec<Id>| Status {
+            role: "Leader".into(),
+            term: 1,
+            voted_for: None,
+            commit_index: 0,
+            last_log_index: 0,
+            last_log_term: 0,
+            snapshot_index: 0,
+            first_index: 1,
+            leader: None,
+            voters,
+            learners,
+            membership_index: 0,
+        };
+        let learner = status(vec![a], vec![b]);
+        let voter = status(vec![a, b], vec![]);
+        let gone = status(vec![a], vec![]);
+        assert!(reflects(Change::AddLearner(b), &learner));
+        assert!(!reflects(Change::AddVoter(b), &learner));
+        assert!(!reflects(Change::Promote(b), &learner));
+        assert!(reflects(Change::Promote(b), &voter));
+        assert!(reflects(Change::AddVoter(b), &voter));
+        assert!(!reflects(Change::Remove(b), &learner));
+        assert!(!reflects(Change::Remove(b), &voter));
+        assert!(reflects(Change::Remove(b), &gone));
     }
 }

@@ -73,10 +73,15 @@ pub enum NodeError {
 /// Everything needed to run one server.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
-    /// Every member of the cluster, in the same order on every node.
+    /// The initial configuration's voters, in the same order on every node (`--peers`); or,
+    /// for a joining node, the members it was told of (`--join`) and then its own address.
+    /// A configuration in the log or the snapshot takes precedence over them.
     pub peers: Vec<SocketAddrV4>,
     /// This node's position in `peers`.
     pub index: usize,
+    /// Started with `--join`: not a member until the leader adds it, so its initial
+    /// configuration is `peers` without itself, and it never campaigns.
+    pub joining: bool,
     pub data_dir: PathBuf,
     /// Election timeouts are drawn from `[election_timeout, 2 * election_timeout)`.
     pub election_timeout: Duration,
@@ -104,7 +109,12 @@ impl NodeConfig {
 
     fn server(&self) -> Config {
         Config {
-            servers: self.peers.iter().map(|&a| Id::from(a)).collect(),
+            servers: self
+                .peers
+                .iter()
+                .filter(|&&a| !(self.joining && a == self.addr()))
+                .map(|&a| Id::from(a))
+                .collect(),
             election_timeout: self.election_timeout..self.election_timeout * 2,
             heartbeat: self.heartbeat,
             max_append_entries: wire::MAX_APPEND_ENTRIES,
@@ -160,6 +170,8 @@ impl fmt::Debug for Datagram {
 pub struct Node {
     server: Config,
     addr: SocketAddrV4,
+    /// `--peers` or `--join`: known senders besides the members of the configuration in use.
+    seeds: Vec<Id>,
     auth: Auth,
     snapshot_entries: u64,
     data_dir: PathBuf,
@@ -303,6 +315,7 @@ pub fn prepare(cfg: &NodeConfig) -> Result<(Node, Arc<Shared>), NodeError> {
     let node = Node {
         server: cfg.server(),
         addr,
+        seeds: cfg.peers.iter().map(|&a| Id::from(a)).collect(),
         auth: cfg.auth.clone(),
         snapshot_entries: cfg.snapshot_entries,
         data_dir: cfg.data_dir.clone(),
@@ -503,9 +516,16 @@ impl Runtime {
     }
 
     /// Counts and logs a dropped datagram.
-    fn dropped(&mut self, node: &Node, from: SocketAddrV4, why: Rejected, len: usize) {
+    fn dropped(
+        &mut self,
+        node: &Node,
+        state: &ServerState,
+        from: SocketAddrV4,
+        why: Rejected,
+        len: usize,
+    ) {
         self.drops.count(why);
-        let peer = node.server.servers.contains(&Id::from(from));
+        let peer = node.knows(state, Id::from(from));
         let _logged = self
             .drop_log
             .note(node.addr, from, peer, why, len, Instant::now());
@@ -620,16 +640,28 @@ impl DropLog {
 }
 
 impl Node {
+    /// Whether `id` is a known sender of peer messages: a member of the configuration this
+    /// server uses (voter or learner, however late it was added), or one of `--peers` /
+    /// `--join`.
+    fn knows(&self, state: &ServerState, id: Id) -> bool {
+        state.membership.contains(id) || self.seeds.contains(&id)
+    }
+
     /// What a datagram from `from` carries, if it is authentic, decodes, and (for a peer
-    /// message) comes from a peer.
-    fn accept(&self, from: SocketAddrV4, datagram: &[u8]) -> Result<Incoming, Rejected> {
+    /// message) comes from a known sender.
+    fn accept(
+        &self,
+        state: &ServerState,
+        from: SocketAddrV4,
+        datagram: &[u8],
+    ) -> Result<Incoming, Rejected> {
         let incoming = wire::open_incoming(&self.auth, from, self.addr, datagram)?;
         let from_peer = match &incoming {
             Incoming::Msg(msg) => msg.term().is_some(),
             Incoming::Chunk(_) | Incoming::LostLog { .. } => true,
             Incoming::SnapshotRequest => false,
         };
-        if from_peer && !self.server.servers.contains(&Id::from(from)) {
+        if from_peer && !self.knows(state, Id::from(from)) {
             return Err(Rejected::UnknownSender);
         }
         Ok(incoming)
@@ -755,10 +787,75 @@ impl Node {
         }
     }
 
-    fn log_transition(&self, before: (&'static str, u64), state: &ServerState) {
-        let after = (state.role.name(), state.current_term());
-        if after != before {
-            log::info!("{}: {} in term {}", self.addr, after.0, after.1);
+    fn log_transition(&self, id: Id, before: Standing, state: &ServerState) {
+        let after = Standing::of(id, state);
+        if (after.role, after.term) != (before.role, before.term) {
+            log::info!("{}: {} in term {}", self.addr, after.role, after.term);
+        }
+        let me = self.addr;
+        if after.membership_index != before.membership_index {
+            let list = |ids: &std::collections::BTreeSet<Id>| {
+                let addrs: Vec<String> = ids
+                    .iter()
+                    .map(|&i| SocketAddrV4::from(i).to_string())
+                    .collect();
+                addrs.join(",")
+            };
+            let m = &state.membership;
+            log::info!(
+                "{me}: configuration of index {}: voters [{}], learners [{}]",
+                after.membership_index,
+                list(&m.voters),
+                list(&m.learners)
+            );
+            let role = |voter: bool| if voter { "a voter" } else { "a learner" };
+            match (before.member, m.contains(id)) {
+                (true, false) => log::warn!(
+                    "{me}: removed from the configuration (index {}): this server no longer \
+                     campaigns; stop it, or add it back",
+                    after.membership_index
+                ),
+                (false, true) => log::info!(
+                    "{me}: added to the configuration (index {}) as {}",
+                    after.membership_index,
+                    role(m.is_voter(id))
+                ),
+                (true, true) if before.voter != m.is_voter(id) => log::info!(
+                    "{me}: now {} (configuration of index {})",
+                    role(m.is_voter(id)),
+                    after.membership_index
+                ),
+                _ => {}
+            }
+        }
+        if before.role == "Leader" && after.role != "Leader" && !state.membership.is_voter(id) {
+            log::warn!(
+                "{me}: stepped down: the configuration that removed this server (index {}) has \
+                 committed",
+                after.membership_index
+            );
+        }
+    }
+}
+
+/// A server's standing, which [`Node::log_transition`] compares before and after an event:
+/// role, term and configuration.
+struct Standing {
+    role: &'static str,
+    term: u64,
+    membership_index: Index,
+    member: bool,
+    voter: bool,
+}
+
+impl Standing {
+    fn of(id: Id, state: &ServerState) -> Self {
+        Self {
+            role: state.role.name(),
+            term: state.current_term(),
+            membership_index: state.membership_index,
+            member: state.membership.contains(id),
+            voter: state.membership.is_voter(id),
         }
     }
 }
@@ -774,10 +871,18 @@ impl Actor for Node {
         format!("raftright node {}", self.addr)
     }
 
-    fn on_start(&self, _id: Id, _spawn_storage: &Option<()>, o: &mut Out<Self>) -> ServerState {
+    fn on_start(&self, id: Id, _spawn_storage: &Option<()>, o: &mut Out<Self>) -> ServerState {
         let mut rt = self.rt.borrow_mut();
         let recovered = rt.recovered.take();
         let (state, effects) = self.server.start(recovered.as_ref());
+        if !state.membership.contains(id) {
+            log::warn!(
+                "{me}: not a member of the configuration it holds (index {}): it waits to be \
+                 added (client add-server {me} --learner)",
+                state.membership_index,
+                me = self.addr
+            );
+        }
         rt.forward(self, effects, &state, o);
         state
     }
@@ -797,7 +902,7 @@ impl Actor for Node {
             return self.report_synced(&mut rt, id, state, o);
         }
         let from = SocketAddrV4::from(src);
-        let incoming = self.accept(from, &datagram.0);
+        let incoming = self.accept(state, from, &datagram.0);
         let msg = match incoming {
             Ok(Incoming::Msg(msg)) => msg,
             Ok(Incoming::Chunk(chunk)) => match rt.reassembly.accept(chunk) {
@@ -817,7 +922,7 @@ impl Actor for Node {
                 }
                 Outcome::Bad(why) => {
                     log::debug!("{}: dropped a snapshot chunk from {from}: {why}", self.addr);
-                    rt.dropped(self, from, Rejected::Junk, datagram.0.len());
+                    rt.dropped(self, state, from, Rejected::Junk, datagram.0.len());
                     rt.release(self, o);
                     return self.report_synced(&mut rt, id, state, o);
                 }
@@ -836,7 +941,7 @@ impl Actor for Node {
                 Msg::StatusRequest
             }
             Err(why) => {
-                rt.dropped(self, from, why, datagram.0.len());
+                rt.dropped(self, state, from, why, datagram.0.len());
                 rt.release(self, o);
                 return self.report_synced(&mut rt, id, state, o);
             }
@@ -850,12 +955,12 @@ impl Actor for Node {
         if let Msg::AppendEntriesResponse { success: true, .. } = msg {
             rt.lost.answered(src);
         }
-        let before = (state.role.name(), state.current_term());
+        let before = Standing::of(id, state);
         let effects = self.server.step(id, state, Input::Msg(src, msg));
         rt.forward(self, effects, state, o);
         self.maybe_compact(&mut rt, id, state, o);
         self.report_synced(&mut rt, id, state, o);
-        self.log_transition(before, state);
+        self.log_transition(id, before, state);
     }
 
     fn on_timeout(&self, id: Id, state: &mut Cow<ServerState>, timer: &Timer, o: &mut Out<Self>) {
@@ -863,12 +968,12 @@ impl Actor for Node {
         if rt.lost.own.is_some() {
             return; // no campaign from a node that lost its log
         }
-        let before = (state.role.name(), state.current_term());
+        let before = Standing::of(id, state);
         let effects = self.server.step(id, state, Input::Timeout(*timer));
         rt.forward(self, effects, state, o);
         self.maybe_compact(&mut rt, id, state, o);
         self.report_synced(&mut rt, id, state, o);
-        self.log_transition(before, state);
+        self.log_transition(id, before, state);
     }
 }
 

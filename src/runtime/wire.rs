@@ -38,8 +38,9 @@ pub enum Rejected {
     /// Larger than [`MAX_DATAGRAM`], or a client request larger than [`MAX_CLIENT_REQUEST`].
     #[error("is oversized")]
     Oversized,
-    /// A peer message (one that carries a term) from an address not in `--peers`.
-    #[error("is a peer message from an address not in --peers")]
+    /// A peer message (one that carries a term) from an address that is neither a member of
+    /// the configuration the node uses nor one of its `--peers` (or `--join`).
+    #[error("is a peer message from an address neither in the configuration nor in --peers")]
     UnknownSender,
     /// It fails authentication (and was not decoded).
     #[error("fails authentication: it {0}")]
@@ -251,6 +252,12 @@ pub fn parse_addr(s: &str) -> Result<SocketAddrV4, String> {
             SocketAddr::V6(_) => None,
         })
         .ok_or_else(|| format!("address '{s}' has no IPv4 address"))
+}
+
+/// Addresses as `--peers` takes them: joined by commas.
+pub fn peers_text(peers: &[SocketAddrV4]) -> String {
+    let addrs: Vec<String> = peers.iter().map(ToString::to_string).collect();
+    addrs.join(",")
 }
 
 /// Parses a comma-separated list of distinct IPv4 `host:port` addresses.

@@ -92,6 +92,11 @@ pub struct Cluster {
     nodes: Vec<Option<Child>>,
     node_args: Vec<String>,
     keys: Vec<NodeKey>,
+    /// How many of `peers`, first, form the initial configuration (`--peers`).
+    initial: usize,
+    /// Per node: the members it is told to join (`--join`), for one started outside the
+    /// initial configuration.
+    joins: Vec<Option<Vec<SocketAddrV4>>>,
     /// The cluster's key, as in `DIR/cluster.key`: what the harness's own status requests and
     /// library clients use.
     pub auth: Auth,
@@ -128,8 +133,29 @@ impl Cluster {
             nodes: (0..n).map(|_| None).collect(),
             node_args: args.iter().map(|s| s.to_string()).collect(),
             keys: (0..n).map(key).collect(),
+            initial: n,
+            joins: vec![None; n],
             auth,
         }
+    }
+
+    /// A cluster of `n` addresses with a key, none of them started; only the first `initial`
+    /// form the initial configuration (their `--peers`), the others start with `--join`
+    /// ([`Cluster::join_with`]).
+    pub fn prepare_growing(n: usize, initial: usize, args: &[&str]) -> Self {
+        let mut cluster = Self::prepare(n, args, |_| NodeKey::Cluster);
+        cluster.initial = initial;
+        cluster
+    }
+
+    /// From now on node `i` starts with `--join` naming `members` (and `--addr`, its own).
+    pub fn join_with(&mut self, i: usize, members: &[usize]) {
+        self.joins[i] = Some(self.addrs(members));
+    }
+
+    /// The addresses of `nodes`.
+    pub fn addrs(&self, nodes: &[usize]) -> Vec<SocketAddrV4> {
+        nodes.iter().map(|&i| self.peers[i]).collect()
     }
 
     /// The cluster's key file.
@@ -147,8 +173,15 @@ impl Cluster {
 
     fn node_command(&self, i: usize) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.args(["node", "--id", &i.to_string(), "--peers", &self.peers_arg()])
-            .arg("--data-dir")
+        match &self.joins[i] {
+            Some(members) => cmd
+                .args(["node", "--join", &peers_arg(members), "--addr"])
+                .arg(self.peers[i].to_string()),
+            None => cmd
+                .args(["node", "--id", &i.to_string(), "--peers"])
+                .arg(peers_arg(&self.peers[..self.initial])),
+        };
+        cmd.arg("--data-dir")
             .arg(self.data_dir(i))
             .args(&self.node_args)
             .stdin(Stdio::null())
