@@ -352,6 +352,58 @@ fn removing_the_leader_elects_another_and_it_can_be_added_back() {
     traffic.stop_and_check(&cluster.peers);
 }
 
+/// A follower whose disk is wiped restarts empty: the leader finds it (it acknowledged entries it
+/// no longer holds) and keeps it out, and the procedure of the README replaces it: remove it,
+/// wipe it, start it with `--join`, add it as a learner, promote it once it has caught up.
+/// Clients write throughout; at the end three healthy voters hold every acknowledged write.
+#[test]
+fn a_wiped_follower_is_found_and_replaced_with_clients_writing() {
+    let mut cluster = Cluster::prepare_growing(3, 3, &[]);
+    for i in cluster.all() {
+        cluster.start_node_logged(i, "raftright=info");
+    }
+    let (leader, _) = cluster.wait_for_leader(&cluster.all());
+    let traffic = Traffic::start(&cluster, cluster.peers.clone());
+    traffic.wait_for_writes(50);
+
+    let wiped = (leader + 1) % 3;
+    let rest: Vec<usize> = cluster.all().into_iter().filter(|&i| i != wiped).collect();
+    let address = cluster.peers[wiped];
+    cluster.kill(wiped);
+    std::fs::remove_dir_all(cluster.data_dir(wiped)).unwrap();
+    cluster.start_node_logged(wiped, "raftright=info");
+    eventually("the leader reports the lost log", || {
+        let (leader, _) = cluster.leader_among(&rest)?;
+        let s = cluster.node_status()[leader].clone()?;
+        s.lost_followers.contains(&address).then_some(())
+    });
+    eventually("the wiped node knows it lost its log", || {
+        cluster.node_status()[wiped].clone()?.lost_log
+    });
+    traffic.wait_for_writes(20);
+
+    let addr = address.to_string();
+    change(&cluster, &rest, &["remove-server", &addr]);
+    cluster.kill(wiped);
+    std::fs::remove_dir_all(cluster.data_dir(wiped)).unwrap();
+    cluster.join_with(wiped, &rest);
+    cluster.start_node_logged(wiped, "raftright=info");
+    change(&cluster, &rest, &["add-server", &addr, "--learner"]);
+    let (leader, _) = cluster.wait_for_leader(&rest);
+    caught_up(&cluster, leader, wiped);
+    change(&cluster, &rest, &["promote", &addr]);
+    assert_eq!(members(&cluster, &cluster.all()), (cluster.all(), vec![]));
+    eventually("no lost log reported any more", || {
+        let healthy = cluster
+            .node_status()
+            .into_iter()
+            .all(|s| s.is_some_and(|s| s.lost_log.is_none() && s.lost_followers.is_empty()));
+        healthy.then_some(())
+    });
+    traffic.wait_for_writes(50);
+    traffic.stop_and_check(&cluster.peers);
+}
+
 #[test]
 fn a_restarted_node_keeps_its_persisted_configuration_over_a_stale_peers_list() {
     let mut cluster = Cluster::prepare_growing(4, 3, &[]);
