@@ -241,6 +241,19 @@ impl Client {
 
     /// Waits for the answer to `seq` until `until`; other datagrams are ignored.
     fn wait_reply(&mut self, seq: u64, until: Instant) -> io::Result<Option<Reply>> {
+        self.wait_for(until, |msg| match msg {
+            Msg::ClientResponse { seq: s, reply } if s == seq => Some(reply),
+            _ => None,
+        })
+    }
+
+    /// Waits until `until` for an authentic message that `pick` takes; other datagrams are
+    /// ignored (one that fails authentication is remembered for the error message).
+    fn wait_for<T>(
+        &mut self,
+        until: Instant,
+        mut pick: impl FnMut(Msg) -> Option<T>,
+    ) -> io::Result<Option<T>> {
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -257,10 +270,8 @@ impl Client {
             };
             match self.auth.open(from, self.me, &self.buf[..len]) {
                 Ok(payload) => {
-                    if let Ok(Msg::ClientResponse { seq: s, reply }) = wire::decode(payload)
-                        && s == seq
-                    {
-                        return Ok(Some(reply));
+                    if let Some(picked) = wire::decode(payload).ok().and_then(&mut pick) {
+                        return Ok(Some(picked));
                     }
                 }
                 Err(why) => self.rejected = Some((from, why)),
@@ -545,32 +556,13 @@ impl Client {
         &mut self,
         until: Instant,
     ) -> io::Result<Option<(Result<Index, ChangeRefused>, Option<Id>)>> {
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            self.socket.set_read_timeout(Some(left))?;
-            let (len, from) = match self.socket.recv_from(&mut self.buf) {
-                Ok((len, SocketAddr::V4(from))) => (len, from),
-                Ok(_) => continue,
-                Err(e) if is_timeout(&e) => return Ok(None),
-                Err(e) if is_retry(&e) => continue,
-                Err(e) => return Err(e),
-            };
-            match self.auth.open(from, self.me, &self.buf[..len]) {
-                Ok(payload) => {
-                    if let Ok(Msg::ChangeMembershipResponse {
-                        outcome,
-                        leader_hint,
-                    }) = wire::decode(payload)
-                    {
-                        return Ok(Some((outcome, leader_hint)));
-                    }
-                }
-                Err(why) => self.rejected = Some((from, why)),
-            }
-        }
+        self.wait_for(until, |msg| match msg {
+            Msg::ChangeMembershipResponse {
+                outcome,
+                leader_hint,
+            } => Some((outcome, leader_hint)),
+            _ => None,
+        })
     }
 
     /// Polls every known server until one reports a committed configuration at or after
