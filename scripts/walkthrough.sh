@@ -2,7 +2,8 @@
 # The README's cluster walkthrough as a script: three node processes, writes, kill -9 of
 # whichever node leads, a write under the new leader, a restart of exactly that node, and a
 # check that every acknowledged write is still there; then a fourth server added (as a learner,
-# then promoted) and removed again.
+# then promoted) and removed again; last, a follower's disk wiped, the loss found, and the
+# server replaced.
 #
 #   scripts/walkthrough.sh                     # raftright on PATH (cargo install --path .)
 #   RAFTRIGHT=target/debug/raftright P=127.0.0.1:4000,127.0.0.1:4001,127.0.0.1:4002 N=127.0.0.1:4003 scripts/walkthrough.sh
@@ -123,3 +124,52 @@ VOTERS=$(grep -c ' voter' <<<"$MEMBERS")
 [[ $VOTERS == 3 && $MEMBERS != *"$N"* ]] || { echo "walkthrough: not back to 3 voters" >&2; exit 1; }
 expect_value greeting hello
 echo "walkthrough: grew to 4 servers and shrank back to 3"
+
+# A lost disk: a follower wiped and restarted is found by the leader, then replaced.
+LEADER=
+for _ in $(seq 50); do
+  LEADER=$(raftright client --peers "$P" $K status | awk '$3 == "Leader" { print $1 }')
+  [[ -n $LEADER ]] && break
+  sleep 0.2
+done
+[[ -n $LEADER ]] || { echo "walkthrough: no leader found" >&2; exit 1; }
+I=$(( (LEADER + 1) % 3 ))
+W=$(cut -d, -f$((I + 1)) <<<"$P")
+echo "wiping node $I ($W), a follower"
+kill "$(cat "data/$I/raftright.pid")"
+while kill -0 "${NODES[$I]}" 2>/dev/null; do sleep 0.1; done
+rm -rf "data/$I"
+raftright node --id "$I" --peers "$P" --data-dir "data/$I" $K &
+NODES[I]=$!
+step raftright client --peers "$P" $K status
+for _ in $(seq 50); do
+  STATUS=$(raftright client --peers "$P" $K status)
+  [[ $STATUS == *"followers lost their log"* && $STATUS == *"LOST ITS LOG"* ]] && break
+  sleep 0.2
+done
+echo "$STATUS"
+[[ $STATUS == *"followers lost their log"* ]] || { echo "walkthrough: the lost log was not reported" >&2; exit 1; }
+step raftright client --peers "$P" $K remove-server "$W"
+raftright client --peers "$P" $K remove-server "$W"
+step kill '$(cat data/$I/raftright.pid)'
+kill "$(cat "data/$I/raftright.pid")"
+while kill -0 "${NODES[$I]}" 2>/dev/null; do sleep 0.1; done
+step rm -rf 'data/$I'
+rm -rf "data/$I"
+step raftright node --join "$P" --addr "$W" --data-dir 'data/$I' $K "&"
+raftright node --join "$P" --addr "$W" --data-dir "data/$I" $K &
+NODES[I]=$!
+step raftright client --peers "$P" $K add-server "$W" --learner
+raftright client --peers "$P" $K add-server "$W" --learner
+step raftright client --peers "$P" $K promote "$W"
+for _ in $(seq 50); do   # promotion waits until the learner has caught up enough to be asked
+  raftright client --peers "$P" $K promote "$W" && break
+  sleep 0.2
+done
+MEMBERS=$(raftright client --peers "$P" $K members)
+echo "$MEMBERS"
+VOTERS=$(grep -c ' voter' <<<"$MEMBERS")
+[[ $VOTERS == 3 && $MEMBERS == *"$W"* ]] || { echo "walkthrough: $W is not back as a voter" >&2; exit 1; }
+expect_value greeting hello
+expect_value after-crash yes
+echo "walkthrough: a wiped follower was found, removed, and replaced; every acknowledged write is there"
