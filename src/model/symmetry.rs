@@ -600,25 +600,27 @@ mod tests {
         }
     }
 
+    /// The classes (representatives' hashes) of the states that follow `state`, in order.
+    fn successors(model: &RaftModel, state: &State) -> Vec<u64> {
+        let mut actions = Vec::new();
+        model.actions(state, &mut actions);
+        let mut next: Vec<u64> = actions
+            .into_iter()
+            .filter_map(|a| model.next_state(state, a))
+            .filter(|n| model.within_boundary(n))
+            .map(|n| stable_hash(&representative(&n)))
+            .collect();
+        next.sort_unstable();
+        next.dedup();
+        next
+    }
+
     /// Symmetry reduction explores one member of each class, so it is sound, and its counts
     /// are the same on every run, only if the model treats servers alike: a renamed state's
     /// successors are the renamed successors. An order that depends on server names (say, of
     /// messages held for an fsync) breaks this.
     #[test]
     fn renaming_a_state_renames_its_successors() {
-        let successors = |model: &RaftModel, state: &State| {
-            let mut actions = Vec::new();
-            model.actions(state, &mut actions);
-            let mut next: Vec<u64> = actions
-                .into_iter()
-                .filter_map(|a| model.next_state(state, a))
-                .filter(|n| model.within_boundary(n))
-                .map(|n| stable_hash(&representative(&n)))
-                .collect();
-            next.sort_unstable();
-            next.dedup();
-            next
-        };
         let orders = [[0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
         let others = [
             "models/transfer.toml",
@@ -656,19 +658,7 @@ mod tests {
                 .unwrap()
                 .cfg,
         );
-        let successors = |state: &State| {
-            let mut actions = Vec::new();
-            model.actions(state, &mut actions);
-            let mut next: Vec<u64> = actions
-                .into_iter()
-                .filter_map(|a| model.next_state(state, a))
-                .filter(|n| model.within_boundary(n))
-                .map(|n| stable_hash(&representative(&n)))
-                .collect();
-            next.sort_unstable();
-            next.dedup();
-            next
-        };
+        let successors = |state: &State| successors(&model, state);
         let orders = [[3, 1, 2, 0], [1, 3, 0, 2], [2, 0, 3, 1], [3, 2, 1, 0]];
         let mut named = 0;
         for seed in 0..30 {

@@ -200,27 +200,7 @@ impl Client {
             match self.wait_reply(seq, (now + self.attempt).min(deadline))? {
                 Some(Reply::Ok { result }) => return Ok(result),
                 Some(Reply::NotLeader { leader_hint }) => {
-                    let hint = leader_hint.map(SocketAddrV4::from);
-                    last = match hint {
-                        Some(h) => format!("{to} is not the leader (it names {h})"),
-                        None => format!("{to} is not the leader and knows none"),
-                    };
-                    // A leader added after `--peers` was written is followed too.
-                    self.learn(hint.map(Id::from));
-                    silent.resize(self.peers.len(), false);
-                    let n = self.peers.len();
-                    let hinted = hint.and_then(|h| self.peers.iter().position(|&p| p == h));
-                    self.target = match hinted {
-                        Some(i) if i != self.target && !silent[i] => i,
-                        _ => (self.target + 1) % n,
-                    };
-                    refusals += 1;
-                    if refusals >= n {
-                        // Everyone refused: an election is probably under way.
-                        refusals = 0;
-                        let pause = Duration::from_millis(50);
-                        std::thread::sleep(pause.min(deadline.saturating_duration_since(now)));
-                    }
+                    last = self.not_leader(to, leader_hint, &mut silent, &mut refusals, deadline);
                 }
                 None => {
                     last = match (sent, self.rejected.take()) {
@@ -236,6 +216,37 @@ impl Client {
                     refusals = 0;
                 }
             }
+        }
+    }
+
+    /// `to` answered that it is not the leader, naming `hint`. Follows the hint (to a leader
+    /// added after `--peers` was written too) unless it names a server that was `silent` in
+    /// this operation, else moves on round the servers; once every server has refused in turn,
+    /// an election is probably under way, so it pauses. Returns what a timeout would report.
+    fn not_leader(
+        &mut self,
+        to: SocketAddrV4,
+        hint: Option<Id>,
+        silent: &mut Vec<bool>,
+        refusals: &mut usize,
+        deadline: Instant,
+    ) -> String {
+        let hint = hint.map(SocketAddrV4::from);
+        self.learn(hint.map(Id::from));
+        silent.resize(self.peers.len(), false);
+        let hinted = hint.and_then(|h| self.peers.iter().position(|&p| p == h));
+        self.target = match hinted {
+            Some(i) if i != self.target && !silent[i] => i,
+            _ => (self.target + 1) % self.peers.len(),
+        };
+        *refusals += 1;
+        if *refusals >= self.peers.len() {
+            *refusals = 0;
+            pause_until(deadline, Duration::from_millis(50));
+        }
+        match hint {
+            Some(h) => format!("{to} is not the leader (it names {h})"),
+            None => format!("{to} is not the leader and knows none"),
         }
     }
 
@@ -502,22 +513,7 @@ impl Client {
             match outcome {
                 Some((Ok(index), _)) => return self.wait_committed(change, index, deadline),
                 Some((Err(ChangeRefused::NotLeader), hint)) => {
-                    let hint = hint.map(SocketAddrV4::from);
-                    last = match hint {
-                        Some(h) => format!("{to} is not the leader (it names {h})"),
-                        None => format!("{to} is not the leader and knows none"),
-                    };
-                    self.learn(hint.map(Id::from));
-                    let hinted = hint.and_then(|h| self.peers.iter().position(|&p| p == h));
-                    self.target = match hinted {
-                        Some(i) if i != self.target => i,
-                        _ => (self.target + 1) % self.peers.len(),
-                    };
-                    refusals += 1;
-                    if refusals >= self.peers.len() {
-                        refusals = 0;
-                        pause_until(deadline, Duration::from_millis(50));
-                    }
+                    last = self.not_leader(to, hint, &mut Vec::new(), &mut refusals, deadline);
                 }
                 Some((Err(ChangeRefused::LeaderNotReady), _)) => {
                     last = format!("{to} leads, but has not committed an entry of its term yet");
