@@ -105,17 +105,7 @@ impl Traffic {
         self.stop.store(true, Ordering::SeqCst);
         self.writer.join().expect("the writer");
         let mut reader = workload::client(readers, &self.auth, Duration::from_secs(5));
-        for key in KEYS {
-            eventually("a final read", || {
-                self.recorder.get(&mut reader, "final-read", key)
-            });
-        }
-        let history: Vec<(String, linearizable::Operation)> = self
-            .recorder
-            .history()
-            .into_iter()
-            .map(|r| (r.key, r.op))
-            .collect();
+        let history = self.recorder.final_history(&mut reader, KEYS);
         let acked = history
             .iter()
             .filter(|(_, o)| matches!(o.op, linearizable::RegisterOp::Write(_)))

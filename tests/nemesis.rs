@@ -27,7 +27,6 @@ mod netns;
 #[path = "common/workload.rs"]
 mod workload;
 
-use common::eventually;
 use linearizable::check_per_key;
 use netns::{NetCluster, Options, say};
 use raftright::raft::Status;
@@ -218,17 +217,7 @@ impl Scenario {
             &self.cluster.auth,
             Duration::from_secs(5),
         );
-        for key in KEYS {
-            eventually("a final read", || {
-                self.recorder.get(&mut reader, "final-read", key)
-            });
-        }
-        let history: Vec<(String, linearizable::Operation)> = self
-            .recorder
-            .history()
-            .into_iter()
-            .map(|r| (r.key, r.op))
-            .collect();
+        let history = self.recorder.final_history(&mut reader, KEYS);
         let check_started = Instant::now();
         let verdict = check_per_key(&history);
         let check_time = check_started.elapsed();

@@ -85,6 +85,15 @@ impl Recorder {
     pub fn history(&self) -> Vec<Record> {
         self.records.lock().unwrap().clone()
     }
+
+    /// Reads every key once more through `reader` (retrying until answered), then returns the
+    /// whole history, those reads included, as (key, operation) pairs for the checker.
+    pub fn final_history(&self, reader: &mut Client, keys: &[&str]) -> Vec<(String, Operation)> {
+        for key in keys {
+            crate::common::eventually("a final read", || self.get(reader, "final-read", key));
+        }
+        self.history().into_iter().map(|r| (r.key, r.op)).collect()
+    }
 }
 
 /// What the clients talk to: all nodes, or a chosen few (one side of a partition).
